@@ -1,0 +1,120 @@
+"""The composition root: every collaborator built once, shared by the HTTP app, workers and CLI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as redis_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from corral.core import secrets as server_secrets
+from corral.core.crypto import EncryptionKeyring, Signer
+from corral.core.db import create_engine, create_sessionmaker, is_sqlite
+from corral.core.health import HealthProbes
+from corral.core.idempotency import IdempotencyStore
+from corral.core.leader import LeaderLock, build_leader_lock
+from corral.core.loops import LoopRunner
+from corral.core.metrics import Metrics
+from corral.core.passwords import PasswordHashing
+from corral.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from corral.core.secrets import ServerSecrets
+from corral.core.settings import Settings
+from corral.identity.services.accounts import AccountDeps
+from corral.loops import build_loop_specs
+
+
+@dataclass
+class Container:
+    settings: Settings
+    secrets: ServerSecrets
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: redis_asyncio.Redis | None
+    signer: Signer
+    keyring: EncryptionKeyring
+    accounts: AccountDeps
+    rate_limiter: RateLimiter | None
+    idempotency: IdempotencyStore
+    metrics: Metrics
+    loops: LoopRunner
+    probes: HealthProbes
+    started_monotonic: float
+
+    async def aclose(self) -> None:
+        await self.loops.stop()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings) -> Container:
+    """Wire the collaborators. Opens no connection: engines and clients connect lazily."""
+    secrets_ = server_secrets.resolve(settings)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    sessions = create_sessionmaker(engine)
+    redis = (
+        redis_asyncio.Redis.from_url(settings.redis_url, socket_timeout=2.0)
+        if settings.redis_url
+        else None
+    )
+    signer = Signer(secrets_.signing_keys)
+    auth = settings.auth
+    passwords = PasswordHashing(
+        secrets_.password_pepper,
+        time_cost=auth.argon2_time_cost,
+        memory_kib=auth.argon2_memory_kib,
+        parallelism=auth.argon2_parallelism,
+    )
+    rl = settings.rate_limit
+    rate_limiter: RateLimiter | None = None
+    if rl.enabled:
+        rate_limiter = (
+            RedisRateLimiter(redis, rate_per_second=rl.requests_per_second, burst=rl.burst)
+            if redis is not None
+            else MemoryRateLimiter(rate_per_second=rl.requests_per_second, burst=rl.burst)
+        )
+    metrics = Metrics()
+    metrics.watch_pool(engine)
+
+    def lock_factory(name: str) -> LeaderLock:
+        return build_leader_lock(
+            name,
+            engine=engine,
+            redis=redis,
+            data_dir=settings.data_dir,
+            lease_seconds=settings.loops.leader_lease_seconds,
+        )
+
+    idempotency = IdempotencyStore(sessions)
+    probes = HealthProbes()
+    loops = LoopRunner(
+        build_loop_specs(engine, sessions, idempotency, probes),
+        enabled=settings.loops.enabled,
+        disabled=settings.loops.disabled,
+        lock_factory=lock_factory,
+    )
+    return Container(
+        settings=settings,
+        secrets=secrets_,
+        engine=engine,
+        sessions=sessions,
+        redis=redis,
+        signer=signer,
+        keyring=EncryptionKeyring(secrets_.encryption_keys),
+        accounts=AccountDeps(passwords=passwords, signer=signer, auth=auth),
+        rate_limiter=rate_limiter,
+        idempotency=idempotency,
+        metrics=metrics,
+        loops=loops,
+        probes=probes,
+        started_monotonic=time.monotonic(),
+    )
+
+
+def uses_embedded_database(container: Container) -> bool:
+    return is_sqlite(container.engine)

@@ -1,0 +1,227 @@
+"""The typed settings tree, read from `CORRAL_*` environment variables and `.env`.
+
+Read through `get_settings()` (or build `Settings(...)` in tests); nothing reads the environment
+at import time. Each section is its own `BaseSettings` so that its variables keep flat names
+(`CORRAL_RATE_LIMIT_BURST`) while the code sees a tree (`settings.rate_limit.burst`).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "production"]
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class SecuritySettings(BaseSettings):
+    """Secrets. Each may instead be given as a path in the matching `…_FILE` variable."""
+
+    model_config = _section("CORRAL_")
+
+    secret_keys: SecretStr | None = Field(
+        None, description="Comma list of signing keys (≥32 chars each); the first signs, all verify."
+    )
+    secret_keys_file: Path | None = Field(None, description="File holding CORRAL_SECRET_KEYS.")
+    encryption_keys: SecretStr | None = Field(
+        None,
+        description="AES-256-GCM keyring `kid:base64key,…` (32-byte keys); the first encrypts.",
+    )
+    encryption_keys_file: Path | None = Field(None, description="File holding the keyring.")
+    audit_hmac_keys: SecretStr | None = Field(
+        None, description="Audit chain keys `id:key,…` (≥32 chars each); the first signs."
+    )
+    audit_hmac_keys_file: Path | None = Field(None, description="File holding the audit keys.")
+    password_pepper: SecretStr | None = Field(
+        None, description="Secret (≥32 chars) mixed into every password hash."
+    )
+    password_pepper_file: Path | None = Field(None, description="File holding the pepper.")
+
+
+class AuthSettings(BaseSettings):
+    model_config = _section("CORRAL_")
+
+    allow_signup: bool = Field(
+        True,
+        description="Let anyone register (each sign-up gets its own organization). When false, "
+        "only the first user and invited users may register.",
+    )
+    session_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="Lifetime of a dashboard/API session."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Consecutive failed logins before the account is locked."
+    )
+    login_lockout_seconds: int = Field(
+        900, ge=1, description="How long an account stays locked after too many failures."
+    )
+    password_min_length: int = Field(12, ge=8, description="Shortest accepted password.")
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id iterations.")
+    argon2_memory_kib: int = Field(65536, ge=8, description="Argon2id memory in KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes.")
+    api_key_rotation_grace_seconds: int = Field(
+        86400, ge=0, description="How long a rotated API key keeps working beside its successor."
+    )
+    seed_dev: bool = Field(
+        False,
+        description="Seed a dev org, owner and the well-known dev API key at boot "
+        "(refused in production).",
+    )
+    dev_api_key: SecretStr = Field(
+        SecretStr("crl_dev_local_do_not_use_in_production"),
+        description="The API key seeded by CORRAL_SEED_DEV.",
+    )
+    dev_owner_email: str = Field("dev@corral.local", description="Owner seeded by SEED_DEV.")
+
+
+class RateLimitSettings(BaseSettings):
+    model_config = _section("CORRAL_RATE_LIMIT_")
+
+    enabled: bool = Field(True, description="Token-bucket rate limiting per identity.")
+    requests_per_second: float = Field(100.0, gt=0, description="Sustained refill rate.")
+    burst: int = Field(200, ge=1, description="Bucket capacity: the largest momentary burst.")
+
+
+class LogSettings(BaseSettings):
+    model_config = _section("CORRAL_LOG_")
+
+    format: Literal["json", "text"] = Field("text", description="One JSON object or text per line.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class SmtpSettings(BaseSettings):
+    model_config = _section("CORRAL_SMTP_")
+
+    host: str | None = Field(None, description="SMTP server; leave unset to disable email.")
+    port: int = Field(587, description="SMTP port.")
+    username: str | None = Field(None, description="SMTP user.")
+    password: SecretStr | None = Field(None, description="SMTP password.")
+    from_address: str | None = Field(None, description="Sender address of outgoing mail.")
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+
+    def missing_for_complete_config(self) -> list[str]:
+        """Names of the settings still needed once any SMTP setting is given."""
+        given = [self.host, self.username, self.password, self.from_address]
+        if not any(v is not None for v in given):
+            return []
+        missing = []
+        if not self.host:
+            missing.append("CORRAL_SMTP_HOST")
+        if not self.from_address:
+            missing.append("CORRAL_SMTP_FROM_ADDRESS")
+        if (self.username is None) != (self.password is None):
+            missing.append(
+                "CORRAL_SMTP_PASSWORD" if self.password is None else "CORRAL_SMTP_USERNAME"
+            )
+        return missing
+
+
+class LoopSettings(BaseSettings):
+    model_config = _section("CORRAL_LOOPS_")
+
+    enabled: bool = Field(True, description="Run background loops in this process at all.")
+    disabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma list of loop names not to run in this process."
+    )
+    leader_lease_seconds: float = Field(
+        15.0, gt=0, description="How long a leader's lock lasts without renewal (Redis backend)."
+    )
+
+    _split = field_validator("disabled", mode="before")(_split_commas)
+
+
+class Settings(BaseSettings):
+    """The root of the tree."""
+
+    model_config = _section("CORRAL_")
+
+    env: Environment = Field("development", description="`production` enforces safe settings.")
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(4318, ge=1, le=65535, description="The one port for API, dashboard, OTLP.")
+    data_dir: Path = Field(Path("data"), description="Where the embedded tier keeps its files.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; SQLite under the data directory when unset."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for shared rate limits and locks across replicas."
+    )
+    auto_migrate: bool = Field(True, description="Apply database migrations at boot.")
+    public_url: str = Field(
+        "http://127.0.0.1:4318", description="The URL users reach Corral at (https in production)."
+    )
+    trusted_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma list of exact origins allowed by CORS."
+    )
+    trust_proxy: int = Field(
+        0, ge=0, description="Proxy hops whose X-Forwarded-For entries are trusted."
+    )
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest accepted JSON request body on /api."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="Time given to in-flight requests on SIGTERM."
+    )
+
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    loops: LoopSettings = Field(default_factory=LoopSettings)
+
+    _split = field_validator("trusted_origins", mode="before")(_split_commas)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            for bare in ("postgresql://", "postgres://"):
+                if url.startswith(bare):
+                    return "postgresql+psycopg://" + url[len(bare) :]
+            if url.startswith("sqlite:///"):
+                return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'corral.db').as_posix()}"
+
+    @property
+    def public_url_is_secure(self) -> bool:
+        parts = urlsplit(self.public_url)
+        if parts.scheme == "https":
+            return True
+        return parts.scheme == "http" and _is_loopback(parts.hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and `.env`."""
+    return Settings()

@@ -1,0 +1,108 @@
+"""Roles, permissions and API key scopes: one vocabulary of `resource:action` strings.
+
+A role grants a set of permissions inside an organization. An API key holds scopes, which are
+the same strings; a key may only hold scopes that its creator's role grants, and only those that
+make sense for a key bound to one application (`KEY_SCOPES`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+ORG_PERMISSIONS: Final = frozenset(
+    {
+        "org:read",
+        "org:write",
+        "org:delete",
+        "members:read",
+        "members:write",
+        "invitations:read",
+        "invitations:write",
+        "apps:write",
+    }
+)
+
+KEY_SCOPES: Final = frozenset(
+    {
+        "apps:read",
+        "api_keys:read",
+        "api_keys:write",
+        "end_users:read",
+        "end_users:write",
+        "traces:read",
+        "traces:write",
+        "policies:read",
+        "policies:write",
+        "decisions:write",
+        "agents:read",
+        "agents:write",
+        "runs:read",
+        "runs:write",
+        "approvals:read",
+        "approvals:write",
+        "audit:read",
+        "settings:read",
+        "settings:write",
+    }
+)
+
+ALL_PERMISSIONS: Final = ORG_PERMISSIONS | KEY_SCOPES
+
+_READS = frozenset(p for p in ALL_PERMISSIONS if p.endswith(":read"))
+
+ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
+    Role.OWNER: ALL_PERMISSIONS,
+    Role.ADMIN: ALL_PERMISSIONS - {"org:delete"},
+    Role.MEMBER: _READS
+    | {
+        "api_keys:write",
+        "end_users:write",
+        "traces:write",
+        "decisions:write",
+        "agents:write",
+        "runs:write",
+        "approvals:write",
+    },
+    Role.VIEWER: _READS - {"audit:read", "settings:read", "api_keys:read", "invitations:read"},
+}
+
+# What each scope allows, for the documentation and the API's scope listing.
+SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
+    "apps:read": "Read the key's application.",
+    "api_keys:read": "List the application's API keys (never their secrets).",
+    "api_keys:write": "Create, rotate and revoke API keys with at most the caller's scopes.",
+    "end_users:read": "Read end-users.",
+    "end_users:write": "Create, update and delete end-users.",
+    "traces:read": "Query traces and spans.",
+    "traces:write": "Send OTLP traces to /v1/traces.",
+    "policies:read": "Read policies and download the policy bundle.",
+    "policies:write": "Create, change and delete policies.",
+    "decisions:write": "Ask for policy decisions (POST /api/decisions).",
+    "agents:read": "Read agents and their versions.",
+    "agents:write": "Create and publish agents.",
+    "runs:read": "Read runs, their logs and events.",
+    "runs:write": "Start and cancel runs.",
+    "approvals:read": "List approval requests.",
+    "approvals:write": "Approve or deny requests.",
+    "audit:read": "Read and verify the audit log.",
+    "settings:read": "Read application settings.",
+    "settings:write": "Change application settings.",
+}
+
+
+def permissions_for(role: str) -> frozenset[str]:
+    return ROLE_PERMISSIONS[Role(role)]
+
+
+def role_at_least(role: str, floor: Role) -> bool:
+    order = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
+    return order.index(Role(role)) >= order.index(floor)

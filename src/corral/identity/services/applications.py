@@ -1,0 +1,105 @@
+"""Applications: the workspace boundary inside an organization."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from corral.audit import service as audit
+from corral.core.errors import Conflict, NotFound, PermissionDenied
+from corral.identity.access import AppScope, Caller, OrgScope
+from corral.identity.models import Application, Membership
+
+
+async def list_visible(
+    session: AsyncSession, caller: Caller, *, org_id: str | None
+) -> list[Application]:
+    """Applications the caller can see: its own for an API key, its orgs' for a user."""
+    if caller.api_key is not None:
+        if "apps:read" not in caller.api_key.scopes:
+            raise PermissionDenied("this action needs the 'apps:read' permission", code="missing_scope")
+        app = await session.get(Application, caller.api_key.application_id)
+        return [app] if app is not None and org_id in (None, app.org_id) else []
+    assert caller.user is not None
+    query = (
+        select(Application)
+        .join(Membership, Membership.org_id == Application.org_id)
+        .where(Membership.user_id == caller.user.id)
+        .order_by(Application.id.desc())
+    )
+    if org_id is not None:
+        query = query.where(Application.org_id == org_id)
+    return list(await session.scalars(query))
+
+
+async def create(
+    session: AsyncSession, scope: OrgScope, *, name: str, description: str
+) -> Application:
+    scope.require("apps:write")
+    app = Application(org_id=scope.org_id, name=name, description=description, is_default=False)
+    session.add(app)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("an application with this name exists", code="application_name_taken") from exc
+    audit.record(
+        session,
+        scope.caller.actor,
+        "application.created",
+        target_type="application",
+        target_id=app.id,
+        org_id=scope.org_id,
+        application_id=app.id,
+    )
+    return app
+
+
+async def get(session: AsyncSession, scope: AppScope) -> Application:
+    scope.require("apps:read")
+    app = await session.get(Application, scope.application_id)
+    if app is None:
+        raise NotFound("application", code="application_not_found")
+    return app
+
+
+async def update(
+    session: AsyncSession, scope: AppScope, *, name: str | None, description: str | None
+) -> Application:
+    scope.require("apps:write")
+    app = await get(session, scope)
+    if name is not None:
+        app.name = name
+    if description is not None:
+        app.description = description
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("an application with this name exists", code="application_name_taken") from exc
+    audit.record(
+        session,
+        scope.caller.actor,
+        "application.updated",
+        target_type="application",
+        target_id=app.id,
+        org_id=app.org_id,
+        application_id=app.id,
+    )
+    return app
+
+
+async def delete(session: AsyncSession, scope: AppScope) -> None:
+    scope.require("apps:write")
+    app = await get(session, scope)
+    if app.is_default:
+        raise Conflict("the default application cannot be deleted", code="default_application")
+    audit.record(
+        session,
+        scope.caller.actor,
+        "application.deleted",
+        target_type="application",
+        target_id=app.id,
+        org_id=app.org_id,
+        application_id=app.id,
+    )
+    await session.delete(app)

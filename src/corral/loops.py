@@ -1,0 +1,68 @@
+"""The one explicit registry of background loops. Add a loop here, nowhere else."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from corral.core.db import transaction
+from corral.core.health import HealthProbes
+from corral.core.idempotency import IdempotencyStore
+from corral.core.loops import LoopSpec
+from corral.identity.services.accounts import purge_expired_sessions
+
+_log = structlog.get_logger(__name__)
+
+
+def build_loop_specs(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    idempotency: IdempotencyStore,
+    probes: HealthProbes,
+) -> list[LoopSpec]:
+    async def database_probe() -> None:
+        started = time.perf_counter()
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            probes.record("database", ok=False, latency_ms=0.0, reason=type(exc).__name__)
+            raise
+        probes.record("database", ok=True, latency_ms=(time.perf_counter() - started) * 1000)
+
+    async def session_cleanup() -> None:
+        async with transaction(sessions) as session:
+            removed = await purge_expired_sessions(session)
+        if removed:
+            _log.info("loop.session_cleanup", removed=removed)
+
+    async def idempotency_cleanup() -> None:
+        removed = await idempotency.purge_expired()
+        if removed:
+            _log.info("loop.idempotency_cleanup", removed=removed)
+
+    return [
+        LoopSpec(
+            name="database_probe",
+            description="Checks the database every few seconds for /health (on every replica).",
+            interval_seconds=10.0,
+            run=database_probe,
+        ),
+        LoopSpec(
+            name="session_cleanup",
+            description="Deletes expired sign-in sessions.",
+            interval_seconds=300.0,
+            run=session_cleanup,
+            leader_only=True,
+        ),
+        LoopSpec(
+            name="idempotency_cleanup",
+            description="Deletes idempotency records older than their retention.",
+            interval_seconds=600.0,
+            run=idempotency_cleanup,
+            leader_only=True,
+        ),
+    ]

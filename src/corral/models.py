@@ -1,0 +1,33 @@
+"""Every table, gathered so that migrations and the drift test see one metadata."""
+
+from __future__ import annotations
+
+from corral.audit.models import AuditEvent
+from corral.core.db import Base
+from corral.core.idempotency_models import IdempotencyRecord
+from corral.identity.models import (
+    ApiKey,
+    Application,
+    EndUser,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+    UserSession,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "Application",
+    "AuditEvent",
+    "EndUser",
+    "IdempotencyRecord",
+    "Invitation",
+    "Membership",
+    "Organization",
+    "User",
+    "UserSession",
+    "metadata",
+]
