@@ -20,8 +20,14 @@ class ApiClient(httpx2.AsyncClient):
     app_id: str
     email: str
 
-    async def register(self, email: str, *, org: str | None = None, password: str = PASSWORD,
-                       invitation_token: str | None = None) -> dict[str, Any]:
+    async def register(
+        self,
+        email: str,
+        *,
+        org: str | None = None,
+        password: str = PASSWORD,
+        invitation_token: str | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"email": email, "password": password, "name": email.split("@")[0]}
         if org is not None:
             body["organization_name"] = org
@@ -50,7 +56,9 @@ class ApiClient(httpx2.AsyncClient):
         self.org_id = me["org_id"]
         self.app_id = me["application_id"]
 
-    async def create_key(self, scopes: list[str], *, name: str = "test key", **extra: Any) -> dict[str, Any]:
+    async def create_key(
+        self, scopes: list[str], *, name: str = "test key", **extra: Any
+    ) -> dict[str, Any]:
         response = await self.post("/api/api-keys", json={"name": name, "scopes": scopes, **extra})
         assert response.status_code == 201, response.text
         data: dict[str, Any] = response.json()
@@ -62,5 +70,7 @@ async def asgi_client(app: FastAPI, *, token: str | None = None) -> AsyncIterato
     """A client talking to the app in-process; with `token`, authenticated by that API key."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     transport = httpx2.ASGITransport(app=app)
-    async with ApiClient(transport=transport, base_url="http://127.0.0.1:4318", headers=headers) as c:
+    async with ApiClient(
+        transport=transport, base_url="http://127.0.0.1:4318", headers=headers
+    ) as c:
         yield c

@@ -87,7 +87,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database() -> Iterator[str]:
     """A migrated PostgreSQL database for this worker; yields its SQLAlchemy URL."""
     admin_url = postgres_url()
-    name = f"corral_test_{_worker()}"
+    name = f"corral_test_{_worker()}_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

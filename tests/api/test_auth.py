@@ -50,7 +50,9 @@ async def test_email_is_unique_case_insensitively(client: ApiClient, app: FastAP
 
 
 async def test_weak_password_is_refused(client: ApiClient) -> None:
-    response = await client.post("/api/auth/register", json={"email": "a@example.com", "password": "short"})
+    response = await client.post(
+        "/api/auth/register", json={"email": "a@example.com", "password": "short"}
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "weak_password"
 
@@ -65,7 +67,9 @@ async def test_login_logout_roundtrip(owner: ApiClient, app: FastAPI) -> None:
         assert (await c.get("/api/me")).status_code == 401
 
 
-async def test_wrong_password_and_unknown_email_look_the_same(owner: ApiClient, app: FastAPI) -> None:
+async def test_wrong_password_and_unknown_email_look_the_same(
+    owner: ApiClient, app: FastAPI
+) -> None:
     async with asgi_client(app) as c:
         wrong = await c.login(owner.email, "not the password at all")
         unknown = await c.login("nobody@example.com", "not the password at all")
@@ -78,7 +82,9 @@ async def test_cookie_mutation_without_csrf_token_is_refused(owner: ApiClient) -
     response = await owner.post("/api/orgs", json={"name": "No CSRF"})
     assert response.status_code == 403
     assert response.json()["code"] == "csrf_failed"
-    forged = await owner.post("/api/orgs", json={"name": "Forged"}, headers={"X-CSRF-Token": "x" + token})
+    forged = await owner.post(
+        "/api/orgs", json={"name": "Forged"}, headers={"X-CSRF-Token": "x" + token}
+    )
     assert forged.status_code == 403
     owner.headers["X-CSRF-Token"] = token
     assert (await owner.post("/api/orgs", json={"name": "With CSRF"})).status_code == 201
@@ -125,9 +131,7 @@ async def test_wrong_current_password_is_refused(owner: ApiClient) -> None:
     assert response.json()["code"] == "invalid_current_password"
 
 
-async def test_login_rehashes_when_parameters_change(
-    tmp_path: Path, database_url: str
-) -> None:
+async def test_login_rehashes_when_parameters_change(tmp_path: Path, database_url: str) -> None:
     weak = make_settings(tmp_path, database_url, auth={"argon2_time_cost": 1})
     app = create_app(weak)
     async with app.router.lifespan_context(app), asgi_client(app) as c:
@@ -138,7 +142,9 @@ async def test_login_rehashes_when_parameters_change(
         assert (await c.login("rehash@example.com")).status_code == 200
         container: Container = app.state.container
         async with container.sessions() as session:
-            stored = await session.scalar(select(User.password_hash).where(User.email == "rehash@example.com"))
+            stored = await session.scalar(
+                select(User.password_hash).where(User.email == "rehash@example.com")
+            )
     assert stored is not None
     assert "t=2" in stored
 
@@ -148,7 +154,11 @@ async def test_closed_signup_admits_first_user_and_invitees_only(
     tmp_path: Path, database_url: str, allow_signup: bool
 ) -> None:
     app = create_app(make_settings(tmp_path, database_url, auth={"allow_signup": allow_signup}))
-    async with app.router.lifespan_context(app), asgi_client(app) as first, asgi_client(app) as late:
+    async with (
+        app.router.lifespan_context(app),
+        asgi_client(app) as first,
+        asgi_client(app) as late,
+    ):
         await first.register("founder@example.com", org="Founders")
         refused = await late.post(
             "/api/auth/register", json={"email": "late@example.com", "password": PASSWORD}
@@ -156,7 +166,8 @@ async def test_closed_signup_admits_first_user_and_invitees_only(
         assert refused.status_code == 403
         assert refused.json()["code"] == "signup_disabled"
         invitation = await first.post(
-            f"/api/orgs/{first.org_id}/invitations", json={"email": "late@example.com", "role": "viewer"}
+            f"/api/orgs/{first.org_id}/invitations",
+            json={"email": "late@example.com", "role": "viewer"},
         )
         assert invitation.status_code == 201
         await late.register("late@example.com", invitation_token=invitation.json()["token"])
@@ -164,7 +175,11 @@ async def test_closed_signup_admits_first_user_and_invitees_only(
         assert [(m["org_id"], m["role"]) for m in me["memberships"]] == [(first.org_id, "viewer")]
         reused = await late.post(
             "/api/auth/register",
-            json={"email": "late@example.com", "password": PASSWORD, "invitation_token": invitation.json()["token"]},
+            json={
+                "email": "late@example.com",
+                "password": PASSWORD,
+                "invitation_token": invitation.json()["token"],
+            },
         )
         assert reused.status_code == 422
         assert reused.json()["code"] == "invalid_invitation"
@@ -177,7 +192,11 @@ async def test_invitation_for_another_email_is_refused(owner: ApiClient, app: Fa
     async with asgi_client(app) as eve:
         response = await eve.post(
             "/api/auth/register",
-            json={"email": "eve@example.com", "password": PASSWORD, "invitation_token": invitation["token"]},
+            json={
+                "email": "eve@example.com",
+                "password": PASSWORD,
+                "invitation_token": invitation["token"],
+            },
         )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_invitation"

@@ -32,10 +32,16 @@ _log = structlog.get_logger(__name__)
 
 def _loop_metrics(container: Container) -> Iterable[GaugeMetricFamily]:
     heartbeat = GaugeMetricFamily(
-        "corral_loop_last_heartbeat_timestamp_seconds", "Last wake-up of each background loop.", labels=["loop"]
+        "corral_loop_last_heartbeat_timestamp_seconds",
+        "Last wake-up of each background loop.",
+        labels=["loop"],
     )
-    healthy = GaugeMetricFamily("corral_loop_healthy", "1 when the loop is healthy.", labels=["loop"])
-    leader = GaugeMetricFamily("corral_loop_is_leader", "1 when this replica leads the loop.", labels=["loop"])
+    healthy = GaugeMetricFamily(
+        "corral_loop_healthy", "1 when the loop is healthy.", labels=["loop"]
+    )
+    leader = GaugeMetricFamily(
+        "corral_loop_is_leader", "1 when this replica leads the loop.", labels=["loop"]
+    )
     for status in container.loops.status():
         if status.last_heartbeat_at is not None:
             heartbeat.add_metric([status.name], status.last_heartbeat_at.timestamp())
@@ -57,7 +63,8 @@ def render_banner(seed: DevSeed, settings: Settings) -> str:
         f"  URL:       {settings.public_url}\n"
         f"  API key:   {seed.api_key}\n"
         f"{password}"
-        f"  Try:       curl -H 'Authorization: Bearer {seed.api_key}' {settings.public_url}/api/me\n"
+        f"  Try:       curl -H 'Authorization: Bearer {seed.api_key}' "
+        f"{settings.public_url}/api/me\n"
         "  This key is publicly known. Create a real key (POST /api/api-keys), then\n"
         "  revoke this one, and never set CORRAL_SEED_DEV in production.\n"
         f"{line}\n"
@@ -114,16 +121,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware, store_for=lambda: container.idempotency)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if container.rate_limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=container.rate_limiter, metrics=container.metrics)
+        app.add_middleware(
+            RateLimitMiddleware, limiter=container.rate_limiter, metrics=container.metrics
+        )
     if settings.trusted_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.trusted_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token",
-                           "Corral-Application", "Corral-Organization", "Corral-End-User", "X-Request-Id"],
-            expose_headers=["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-CSRF-Token",
+                "Corral-Application",
+                "Corral-Organization",
+                "Corral-End-User",
+                "X-Request-Id",
+            ],
+            expose_headers=[
+                "X-Request-Id",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "Retry-After",
+            ],
         )
-    app.add_middleware(RequestContextMiddleware, metrics=container.metrics, trusted_hops=settings.trust_proxy)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=container.metrics, trusted_hops=settings.trust_proxy
+    )
     return app

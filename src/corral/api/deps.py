@@ -55,9 +55,7 @@ def client_address(request: Request) -> str | None:
     return str(value) if value else None
 
 
-async def current_caller(
-    request: Request, session: SessionDep, container: ContainerDep
-) -> Caller:
+async def current_caller(request: Request, session: SessionDep, container: ContainerDep) -> Caller:
     fields = log_fields(request)
     authorization = request.headers.get("authorization")
     if authorization:
@@ -69,19 +67,19 @@ async def current_caller(
         key = await access.authenticate_api_key(session, token.strip())
         fields.update(api_key_id=key.id, org_id=key.org_id, application_id=key.application_id)
         return Caller("api_key", None, key, None, request_id(request), client_address(request))
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
         raise Unauthenticated(
             "send `Authorization: Bearer crl_…` or sign in first", code="unauthenticated"
         )
-    user, user_session = await access.authenticate_session(session, token)
+    user, user_session = await access.authenticate_session(session, cookie)
     fields["user_id"] = user.id
     if request.method not in _SAFE_METHODS:
         csrf = request.headers.get(CSRF_HEADER)
         if (
             not csrf
             or csrf != request.cookies.get(CSRF_COOKIE)
-            or not csrf_is_valid(container.signer, token, csrf)
+            or not csrf_is_valid(container.signer, cookie, csrf)
         ):
             raise PermissionDenied(
                 f"cookie-authenticated changes need the {CSRF_HEADER} header", code="csrf_failed"
@@ -91,9 +89,7 @@ async def current_caller(
             "change your temporary password first (POST /api/auth/password)",
             code="password_change_required",
         )
-    return Caller(
-        "user", user, None, user_session.id, request_id(request), client_address(request)
-    )
+    return Caller("user", user, None, user_session.id, request_id(request), client_address(request))
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -141,7 +137,9 @@ async def maybe_app_scope(
     corral_end_user: Annotated[str | None, Header()] = None,
 ) -> AppScope | None:
     """Like the application scope, but None for a user who belongs to no organization yet."""
-    if caller.user is not None and not (corral_application or corral_organization or corral_end_user):
+    if caller.user is not None and not (
+        corral_application or corral_organization or corral_end_user
+    ):
         try:
             return await current_app_scope(request, session, caller)
         except NotFound:
@@ -157,7 +155,9 @@ MaybeAppScopeDep = Annotated[AppScope | None, Depends(maybe_app_scope)]
 class PageParams:
     def __init__(
         self,
-        cursor: Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")] = None,
+        cursor: Annotated[
+            str | None, Query(max_length=200, description="From `next_cursor`.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     ) -> None:
         self.cursor = cursor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -59,14 +60,14 @@ def status_of(error: CorralError) -> int:
 
 
 def problem(
-    request_or_scope: Request | dict[str, Any],
+    request_or_scope: Request | MutableMapping[str, Any],
     *,
     status: int,
     code: str,
     title: str,
     detail: str,
     extra: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     scope = request_or_scope.scope if isinstance(request_or_scope, Request) else request_or_scope
     state = scope.setdefault("state", {})
@@ -80,7 +81,9 @@ def problem(
         "request_id": state.get("request_id"),
         **(extra or {}),
     }
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 async def _corral_error(request: Request, exc: Exception) -> Response:
@@ -97,7 +100,13 @@ async def _corral_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         _log.error("request.failed", code=exc.code, detail=exc.detail)
     return problem(
-        request, status=status, code=exc.code, title=exc.title, detail=exc.detail, extra=extra, headers=headers
+        request,
+        status=status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        extra=extra,
+        headers=headers,
     )
 
 
@@ -113,8 +122,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     ]
     if any(e["type"] == "json_invalid" for e in errors):
         return problem(
-            request, status=400, code="malformed_json", title="Malformed JSON",
-            detail="the request body is not valid JSON", extra={"errors": _json_safe(errors)},
+            request,
+            status=400,
+            code="malformed_json",
+            title="Malformed JSON",
+            detail="the request body is not valid JSON",
+            extra={"errors": _json_safe(errors)},
         )
     return problem(
         request,

@@ -93,7 +93,11 @@ class RequestContextMiddleware:
             if not response_started:
                 status = 500
                 await _send_problem(
-                    scope, receive, send_with_id, status=500, code="internal_error",
+                    scope,
+                    receive,
+                    send_with_id,
+                    status=500,
+                    code="internal_error",
                     title="Internal server error",
                     detail="the server failed to handle this request; quote the request_id",
                 )
@@ -150,7 +154,11 @@ class RateLimitMiddleware:
             self.metrics.rate_limited.inc()
             retry = max(1, int(decision.retry_after_seconds + 0.999))
             await _send_problem(
-                scope, receive, _with_headers(send, headers), status=429, code="rate_limited",
+                scope,
+                receive,
+                _with_headers(send, headers),
+                status=429,
+                code="rate_limited",
                 title="Too many requests",
                 detail=f"rate limit exceeded; retry in {retry} seconds",
                 headers={"Retry-After": str(retry)},
@@ -183,8 +191,13 @@ class BodyLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _send_problem(
-                scope, receive, send, status=413, code="payload_too_large",
-                title="Payload too large", detail=f"request bodies are limited to {self.max_bytes} bytes",
+                scope,
+                receive,
+                send,
+                status=413,
+                code="payload_too_large",
+                title="Payload too large",
+                detail=f"request bodies are limited to {self.max_bytes} bytes",
             )
             return
         received = 0
@@ -202,8 +215,13 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, send)
         except _BodyTooLarge:
             await _send_problem(
-                scope, receive, send, status=413, code="payload_too_large",
-                title="Payload too large", detail=f"request bodies are limited to {self.max_bytes} bytes",
+                scope,
+                receive,
+                send,
+                status=413,
+                code="payload_too_large",
+                title="Payload too large",
+                detail=f"request bodies are limited to {self.max_bytes} bytes",
             )
 
 
@@ -223,7 +241,11 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope.get("method") != "POST" or not scope["path"].startswith(self.prefix):
+        if (
+            key is None
+            or scope.get("method") != "POST"
+            or not scope["path"].startswith(self.prefix)
+        ):
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
@@ -235,7 +257,13 @@ class IdempotencyMiddleware:
             stored = await store.begin(identity, key, digest)
         except CorralError as exc:
             await _send_problem(
-                scope, receive, send, status=status_of(exc), code=exc.code, title=exc.title, detail=exc.detail
+                scope,
+                receive,
+                send,
+                status=status_of(exc),
+                code=exc.code,
+                title=exc.title,
+                detail=exc.detail,
             )
             return
         if stored is not None:
@@ -251,7 +279,9 @@ class IdempotencyMiddleware:
             await store.abandon(identity, key)
         else:
             await store.complete(
-                identity, key, StoredResponse(captured.status, bytes(captured.body), captured.content_type)
+                identity,
+                key,
+                StoredResponse(captured.status, bytes(captured.body), captured.content_type),
             )
 
 
@@ -316,4 +346,3 @@ class _Capture:
         elif message["type"] == "http.response.body":
             self.body.extend(message.get("body", b""))
         await self.send(message)
-

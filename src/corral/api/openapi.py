@@ -21,7 +21,11 @@ class Problem(BaseModel):
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"model": Problem, "description": description, "content": {"application/problem+json": {}}}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {"application/problem+json": {}},
+    }
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

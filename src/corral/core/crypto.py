@@ -89,7 +89,8 @@ class Signer:
 
     @staticmethod
     def _mac(key: bytes, message: bytes, purpose: str) -> bytes:
-        # The purpose is mixed into the key so a signature made for one use never verifies for another.
+        # Mixing the purpose into the key keeps a signature made for one use from verifying
+        # for another.
         derived = hmac.new(key, purpose.encode(), hashlib.sha256).digest()
         return hmac.new(derived, message, hashlib.sha256).digest()
 

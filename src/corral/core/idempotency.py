@@ -70,20 +70,21 @@ class IdempotencyStore:
                     IdempotencyRecord.idempotency_key == key,
                 )
             )
-        if record is None:
-            raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_in_flight")
+        if record is None or record.response_status is None:
+            # None: the claim vanished between our insert and read, as only an in-flight one can.
+            raise Conflict(
+                "a request with this Idempotency-Key is in flight", code="idempotency_in_flight"
+            )
         if record.request_digest != request_digest:
             raise InvalidInput(
                 "this Idempotency-Key was used with a different request",
                 code="idempotency_key_reused",
             )
-        if record.response_status is None:
-            raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_in_flight")
-        return StoredResponse(record.response_status, record.response_body or b"", record.response_content_type)
+        return StoredResponse(
+            record.response_status, record.response_body or b"", record.response_content_type
+        )
 
-    async def complete(
-        self, identity_digest: str, key: str, response: StoredResponse
-    ) -> None:
+    async def complete(self, identity_digest: str, key: str, response: StoredResponse) -> None:
         async with transaction(self._sessions) as session:
             await session.execute(
                 update(IdempotencyRecord)

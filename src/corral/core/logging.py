@@ -27,13 +27,18 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return _TOKEN_PATTERN.sub(lambda m: m.group(0)[:8] + "…" + _REDACTED, value)
     if isinstance(value, dict):
-        return {k: (_REDACTED if _SECRET_KEYS.search(str(k)) else _redact_value(v)) for k, v in value.items()}
+        return {
+            k: (_REDACTED if _SECRET_KEYS.search(str(k)) else _redact_value(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_redact_value(v) for v in value]
     return value
 
 
-def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact_secrets(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key in ("event", "level", "timestamp", "logger"):
             event_dict[key] = _redact_value(event_dict[key])

@@ -184,7 +184,7 @@ class LoopRunner:
             return True, None
         task = state.task
         if task is None:
-            return False, "not started"
+            return False, "not started" if state.started_at is None else "stopped"
         if not running:
             if task.cancelled():
                 return False, "stopped"

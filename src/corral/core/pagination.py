@@ -44,7 +44,7 @@ def decode_cursor(cursor: str) -> str:
 
 async def paginate(
     session: AsyncSession,
-    query: Select[tuple[RowT]],
+    query: Select[RowT],
     id_column: InstrumentedAttribute[str],
     *,
     cursor: str | None,

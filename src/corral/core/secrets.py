@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def _pairs(env_name: str, raw: str, problems: list[str]) -> list[tuple[str, str]
             continue
         kid, sep, value = item.partition(":")
         if not sep or not kid or not value:
-            problems.append(f"{env_name}: each entry must look like `id:key` (got an entry without ':')")
+            problems.append(
+                f"{env_name}: each entry must look like `id:key` (got an entry without ':')"
+            )
             continue
         pairs.append((kid, value))
     if not pairs:
@@ -86,42 +89,61 @@ def _pairs(env_name: str, raw: str, problems: list[str]) -> list[tuple[str, str]
     return pairs
 
 
-def parse(values: dict[str, str | None]) -> tuple[ServerSecrets | None, list[str]]:
+_FIX = "generate a set with `corral secrets generate`"
+
+
+def _signing_keys(raw: str, problems: list[str]) -> list[bytes]:
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if any(len(k) < MIN_SECRET_CHARS for k in keys):
+        problems.append(
+            f"CORRAL_SECRET_KEYS: every key needs ≥{MIN_SECRET_CHARS} characters ({_FIX})"
+        )
+    return [k.encode() for k in keys]
+
+
+def _encryption_keys(raw: str, problems: list[str]) -> list[tuple[str, bytes]]:
+    keys: list[tuple[str, bytes]] = []
+    for kid, b64 in _pairs("CORRAL_ENCRYPTION_KEYS", raw, problems):
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except binascii.Error:
+            problems.append(f"CORRAL_ENCRYPTION_KEYS: key {kid!r} is not valid base64 ({_FIX})")
+            continue
+        if len(key) != ENCRYPTION_KEY_BYTES:
+            problems.append(
+                f"CORRAL_ENCRYPTION_KEYS: key {kid!r} must decode to "
+                f"{ENCRYPTION_KEY_BYTES} bytes ({_FIX})"
+            )
+        keys.append((kid, key))
+    return keys
+
+
+def _audit_keys(raw: str, problems: list[str]) -> list[tuple[str, bytes]]:
+    keys: list[tuple[str, bytes]] = []
+    for kid, key in _pairs("CORRAL_AUDIT_HMAC_KEYS", raw, problems):
+        if len(key) < MIN_SECRET_CHARS:
+            problems.append(
+                f"CORRAL_AUDIT_HMAC_KEYS: key {kid!r} needs ≥{MIN_SECRET_CHARS} characters ({_FIX})"
+            )
+        keys.append((kid, key.encode()))
+    return keys
+
+
+def parse(values: Mapping[str, str | None]) -> tuple[ServerSecrets | None, list[str]]:
     """Parse the raw values; returns the secrets (if complete) and every problem found."""
     problems: list[str] = []
-    fix = "generate a set with `corral secrets generate`"
     missing = [name for name, value in values.items() if not value]
-    problems.extend(f"{name} is not set ({fix})" for name in missing)
-
-    signing: list[bytes] = []
-    if raw := values.get("CORRAL_SECRET_KEYS"):
-        for key in (k.strip() for k in raw.split(",") if k.strip()):
-            if len(key) < MIN_SECRET_CHARS:
-                problems.append(f"CORRAL_SECRET_KEYS: every key needs ≥{MIN_SECRET_CHARS} characters ({fix})")
-            signing.append(key.encode())
-    encryption: list[tuple[str, bytes]] = []
-    if raw := values.get("CORRAL_ENCRYPTION_KEYS"):
-        for kid, b64 in _pairs("CORRAL_ENCRYPTION_KEYS", raw, problems):
-            try:
-                key = base64.b64decode(b64, validate=True)
-            except binascii.Error:
-                problems.append(f"CORRAL_ENCRYPTION_KEYS: key {kid!r} is not valid base64 ({fix})")
-                continue
-            if len(key) != ENCRYPTION_KEY_BYTES:
-                problems.append(
-                    f"CORRAL_ENCRYPTION_KEYS: key {kid!r} must decode to {ENCRYPTION_KEY_BYTES} bytes ({fix})"
-                )
-            encryption.append((kid, key))
-    audit: list[tuple[str, bytes]] = []
-    if raw := values.get("CORRAL_AUDIT_HMAC_KEYS"):
-        for kid, key in _pairs("CORRAL_AUDIT_HMAC_KEYS", raw, problems):
-            if len(key) < MIN_SECRET_CHARS:
-                problems.append(f"CORRAL_AUDIT_HMAC_KEYS: key {kid!r} needs ≥{MIN_SECRET_CHARS} characters ({fix})")
-            audit.append((kid, key.encode()))
+    problems.extend(f"{name} is not set ({_FIX})" for name in missing)
+    raw_signing = values.get("CORRAL_SECRET_KEYS")
+    raw_encryption = values.get("CORRAL_ENCRYPTION_KEYS")
+    raw_audit = values.get("CORRAL_AUDIT_HMAC_KEYS")
+    signing = _signing_keys(raw_signing, problems) if raw_signing else []
+    encryption = _encryption_keys(raw_encryption, problems) if raw_encryption else []
+    audit = _audit_keys(raw_audit, problems) if raw_audit else []
     pepper = values.get("CORRAL_PASSWORD_PEPPER") or ""
     if pepper and len(pepper) < MIN_SECRET_CHARS:
-        problems.append(f"CORRAL_PASSWORD_PEPPER needs ≥{MIN_SECRET_CHARS} characters ({fix})")
-    if problems or missing:
+        problems.append(f"CORRAL_PASSWORD_PEPPER needs ≥{MIN_SECRET_CHARS} characters ({_FIX})")
+    if problems:
         return None, problems
     return ServerSecrets(tuple(signing), tuple(encryption), tuple(audit), pepper.encode()), problems
 
@@ -185,11 +207,14 @@ def boot_problems(settings: Settings) -> list[str]:
     missing_smtp = settings.smtp.missing_for_complete_config()
     if missing_smtp:
         problems.append(
-            "SMTP is partly configured: also set " + ", ".join(missing_smtp)
+            "SMTP is partly configured: also set "
+            + ", ".join(missing_smtp)
             + " (or unset every CORRAL_SMTP_* setting)"
         )
     if settings.auth.seed_dev:
-        problems.append("CORRAL_SEED_DEV must be false in production (it seeds a publicly known key)")
+        problems.append(
+            "CORRAL_SEED_DEV must be false in production (it seeds a publicly known key)"
+        )
     return problems
 
 

@@ -37,7 +37,8 @@ class SecuritySettings(BaseSettings):
     model_config = _section("CORRAL_")
 
     secret_keys: SecretStr | None = Field(
-        None, description="Comma list of signing keys (≥32 chars each); the first signs, all verify."
+        None,
+        description="Comma list of signing keys (≥32 chars each); the first signs, all verify.",
     )
     secret_keys_file: Path | None = Field(None, description="File holding CORRAL_SECRET_KEYS.")
     encryption_keys: SecretStr | None = Field(

@@ -16,7 +16,9 @@ router = APIRouter(tags=["api-keys"], responses=ERRORS)
 
 
 def _created(key: ApiKey, token: str) -> ApiKeyCreated:
-    return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(key).model_dump(), "key": token})
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyRead.model_validate(key).model_dump(), "key": token}
+    )
 
 
 @router.get("/api/api-keys/scopes", response_model=list[ScopeRead])
@@ -45,7 +47,11 @@ async def get_key(key_id: str, scope: AppScopeDep, session: SessionDep) -> ApiKe
     return ApiKeyRead.model_validate(await api_keys.get(session, scope, key_id))
 
 
-@router.post("/api/api-keys/{key_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@router.post(
+    "/api/api-keys/{key_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+)
 async def rotate_key(
     key_id: str, scope: AppScopeDep, session: SessionDep, container: ContainerDep
 ) -> ApiKeyCreated:

@@ -17,7 +17,9 @@ router = APIRouter(tags=["applications"], responses=ERRORS)
 
 
 async def _scope(session: SessionDep, caller: Caller, app_id: str) -> AppScope:
-    return await access.app_scope(session, caller, application_id=app_id, org_id=None, end_user_id=None)
+    return await access.app_scope(
+        session, caller, application_id=app_id, org_id=None, end_user_id=None
+    )
 
 
 @router.get("/api/apps", response_model=list[ApplicationRead])
@@ -32,11 +34,17 @@ async def list_apps(
 
 
 @router.post("/api/apps", status_code=status.HTTP_201_CREATED, response_model=ApplicationRead)
-async def create_app_(body: ApplicationCreate, caller: CallerDep, session: SessionDep) -> ApplicationRead:
+async def create_app_(
+    body: ApplicationCreate, caller: CallerDep, session: SessionDep
+) -> ApplicationRead:
     """A new application in `org_id` (default: the caller's first organization)."""
     org_id = body.org_id
     if org_id is None:
-        org_id = (await access.app_scope(session, caller, application_id=None, org_id=None, end_user_id=None)).org_id
+        org_id = (
+            await access.app_scope(
+                session, caller, application_id=None, org_id=None, end_user_id=None
+            )
+        ).org_id
     scope = await access.org_scope(session, caller, org_id)
     app = await applications.create(session, scope, name=body.name, description=body.description)
     return ApplicationRead.model_validate(app)
@@ -44,7 +52,9 @@ async def create_app_(body: ApplicationCreate, caller: CallerDep, session: Sessi
 
 @router.get("/api/apps/{app_id}", response_model=ApplicationRead)
 async def get_app(app_id: str, caller: CallerDep, session: SessionDep) -> ApplicationRead:
-    return ApplicationRead.model_validate(await applications.get(session, await _scope(session, caller, app_id)))
+    return ApplicationRead.model_validate(
+        await applications.get(session, await _scope(session, caller, app_id))
+    )
 
 
 @router.patch("/api/apps/{app_id}", response_model=ApplicationRead)

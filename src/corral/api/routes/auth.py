@@ -39,19 +39,39 @@ def _anonymous(request: Request) -> Actor:
     return Actor("system", None, request_id(request), client_address(request))
 
 
-def _set_session_cookies(response: Response, new: NewSession, *, secure: bool, max_age: int) -> None:
+def _set_session_cookies(
+    response: Response, new: NewSession, *, secure: bool, max_age: int
+) -> None:
     response.set_cookie(
-        SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+        SESSION_COOKIE,
+        new.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
     )
     # Readable by the dashboard's script, which echoes it in X-CSRF-Token (double submit).
     response.set_cookie(
-        CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="lax", secure=secure, path="/"
+        CSRF_COOKIE,
+        new.csrf_token,
+        max_age=max_age,
+        httponly=False,
+        samesite="lax",
+        secure=secure,
+        path="/",
     )
 
 
-@router.post("/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+@router.post(
+    "/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=SessionCreated
+)
 async def register(
-    body: RegisterRequest, request: Request, response: Response, container: ContainerDep, session: SessionDep
+    body: RegisterRequest,
+    request: Request,
+    response: Response,
+    container: ContainerDep,
+    session: SessionDep,
 ) -> SessionCreated:
     """Create an account (and its organization, unless joining by invitation) and sign in."""
     user = await accounts.register(
@@ -65,15 +85,22 @@ async def register(
         actor=_anonymous(request),
     )
     new = await accounts.start_session(
-        session, container.accounts, user,
-        ip_address=client_address(request), user_agent=request.headers.get("user-agent"),
+        session,
+        container.accounts,
+        user,
+        ip_address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
     )
     log_fields(request)["user_id"] = user.id
     _set_session_cookies(
-        response, new, secure=container.settings.public_url.startswith("https://"),
+        response,
+        new,
+        secure=container.settings.public_url.startswith("https://"),
         max_age=container.settings.auth.session_ttl_seconds,
     )
-    return SessionCreated(user=UserRead.model_validate(user), csrf_token=new.csrf_token, expires_at=new.expires_at)
+    return SessionCreated(
+        user=UserRead.model_validate(user), csrf_token=new.csrf_token, expires_at=new.expires_at
+    )
 
 
 @router.post("/api/auth/login", response_model=SessionCreated)
@@ -96,11 +123,15 @@ async def login(
         raise outcome
     log_fields(request)["user_id"] = outcome.user.id
     _set_session_cookies(
-        response, outcome, secure=container.settings.public_url.startswith("https://"),
+        response,
+        outcome,
+        secure=container.settings.public_url.startswith("https://"),
         max_age=container.settings.auth.session_ttl_seconds,
     )
     return SessionCreated(
-        user=UserRead.model_validate(outcome.user), csrf_token=outcome.csrf_token, expires_at=outcome.expires_at
+        user=UserRead.model_validate(outcome.user),
+        csrf_token=outcome.csrf_token,
+        expires_at=outcome.expires_at,
     )
 
 
@@ -137,7 +168,10 @@ async def change_password(
 async def me(caller: CallerDep, scope: MaybeAppScopeDep, session: SessionDep) -> MeRead:
     """The caller: user or API key, memberships, current application and permissions."""
     memberships = (
-        [MembershipRead(org_id=o, org_name=n, role=r) for o, n, r in await accounts.memberships_of(session, caller.user.id)]
+        [
+            MembershipRead(org_id=o, org_name=n, role=r)
+            for o, n, r in await accounts.memberships_of(session, caller.user.id)
+        ]
         if caller.user
         else []
     )

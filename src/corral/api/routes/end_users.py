@@ -43,7 +43,9 @@ async def list_end_users(
 
 
 @router.post("/api/end-users", status_code=status.HTTP_201_CREATED, response_model=EndUserRead)
-async def create_end_user(body: EndUserCreate, scope: AppScopeDep, session: SessionDep) -> EndUserRead:
+async def create_end_user(
+    body: EndUserCreate, scope: AppScopeDep, session: SessionDep
+) -> EndUserRead:
     end_user = await end_users.create(
         session,
         scope,

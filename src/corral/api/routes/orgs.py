@@ -28,14 +28,21 @@ router = APIRouter(tags=["organizations"], responses=ERRORS)
 def _user(caller: Caller) -> Caller:
     if caller.user is None:
         raise PermissionDenied(
-            "organization management needs a user session, not an API key", code="user_session_required"
+            "organization management needs a user session, not an API key",
+            code="user_session_required",
         )
     return caller
 
 
 def _member(m: organizations.Member) -> MemberRead:
     return MemberRead.model_validate(
-        {"user_id": m.user_id, "email": m.email, "name": m.name, "role": m.role, "joined_at": m.joined_at}
+        {
+            "user_id": m.user_id,
+            "email": m.email,
+            "name": m.name,
+            "role": m.role,
+            "joined_at": m.joined_at,
+        }
     )
 
 
@@ -46,25 +53,35 @@ async def list_orgs(caller: CallerDep, session: SessionDep) -> list[Organization
     assert user is not None
     rows = await organizations.list_for_user(session, user.id)
     return [
-        OrganizationRead.model_validate({"id": o.id, "name": o.name, "created_at": o.created_at, "role": r})
+        OrganizationRead.model_validate(
+            {"id": o.id, "name": o.name, "created_at": o.created_at, "role": r}
+        )
         for o, r in rows
     ]
 
 
 @router.post("/api/orgs", status_code=status.HTTP_201_CREATED, response_model=OrganizationRead)
-async def create_org(body: OrganizationCreate, caller: CallerDep, session: SessionDep) -> OrganizationRead:
+async def create_org(
+    body: OrganizationCreate, caller: CallerDep, session: SessionDep
+) -> OrganizationRead:
     """A new organization owned by the caller, with a default application."""
     user = _user(caller).user
     assert user is not None
-    org, _ = await organizations.create_organization(session, user, name=body.name, actor=caller.actor)
-    return OrganizationRead.model_validate({"id": org.id, "name": org.name, "created_at": org.created_at, "role": "owner"})
+    org, _ = await organizations.create_organization(
+        session, user, name=body.name, actor=caller.actor
+    )
+    return OrganizationRead.model_validate(
+        {"id": org.id, "name": org.name, "created_at": org.created_at, "role": "owner"}
+    )
 
 
 @router.get("/api/orgs/{org_id}", response_model=OrganizationRead)
 async def get_org(org_id: str, caller: CallerDep, session: SessionDep) -> OrganizationRead:
     scope = await access.org_scope(session, _user(caller), org_id)
     org = await organizations.get(session, scope)
-    return OrganizationRead.model_validate({"id": org.id, "name": org.name, "created_at": org.created_at, "role": scope.role})
+    return OrganizationRead.model_validate(
+        {"id": org.id, "name": org.name, "created_at": org.created_at, "role": scope.role}
+    )
 
 
 @router.patch("/api/orgs/{org_id}", response_model=OrganizationRead)
@@ -73,7 +90,9 @@ async def update_org(
 ) -> OrganizationRead:
     scope = await access.org_scope(session, _user(caller), org_id)
     org = await organizations.rename(session, scope, body.name)
-    return OrganizationRead.model_validate({"id": org.id, "name": org.name, "created_at": org.created_at, "role": scope.role})
+    return OrganizationRead.model_validate(
+        {"id": org.id, "name": org.name, "created_at": org.created_at, "role": scope.role}
+    )
 
 
 @router.delete("/api/orgs/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -114,24 +133,39 @@ async def transfer_ownership(
 
 
 @router.get("/api/orgs/{org_id}/invitations", response_model=list[InvitationRead])
-async def list_invitations(org_id: str, caller: CallerDep, session: SessionDep) -> list[InvitationRead]:
+async def list_invitations(
+    org_id: str, caller: CallerDep, session: SessionDep
+) -> list[InvitationRead]:
     scope = await access.org_scope(session, _user(caller), org_id)
-    return [InvitationRead.model_validate(i) for i in await organizations.list_invitations(session, scope)]
+    return [
+        InvitationRead.model_validate(i)
+        for i in await organizations.list_invitations(session, scope)
+    ]
 
 
 @router.post(
-    "/api/orgs/{org_id}/invitations", status_code=status.HTTP_201_CREATED, response_model=InvitationCreated
+    "/api/orgs/{org_id}/invitations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvitationCreated,
 )
 async def invite(
     org_id: str, body: InvitationCreate, caller: CallerDep, session: SessionDep
 ) -> InvitationCreated:
     """Invite someone by email; the returned token (shown once) lets them register into the org."""
     scope = await access.org_scope(session, _user(caller), org_id)
-    invitation, token = await organizations.invite(session, scope, email=str(body.email), role=body.role)
-    return InvitationCreated.model_validate({**InvitationRead.model_validate(invitation).model_dump(), "token": token})
+    invitation, token = await organizations.invite(
+        session, scope, email=str(body.email), role=body.role
+    )
+    return InvitationCreated.model_validate(
+        {**InvitationRead.model_validate(invitation).model_dump(), "token": token}
+    )
 
 
-@router.delete("/api/orgs/{org_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_invitation(org_id: str, invitation_id: str, caller: CallerDep, session: SessionDep) -> None:
+@router.delete(
+    "/api/orgs/{org_id}/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+async def revoke_invitation(
+    org_id: str, invitation_id: str, caller: CallerDep, session: SessionDep
+) -> None:
     scope = await access.org_scope(session, _user(caller), org_id)
     await organizations.revoke_invitation(session, scope, invitation_id)

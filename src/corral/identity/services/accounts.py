@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from corral.audit import service as audit
 from corral.core.clock import utcnow
 from corral.core.crypto import Signer, token_digest
-from corral.core.errors import Conflict, CorralError, InvalidInput, PermissionDenied, Unauthenticated
+from corral.core.errors import (
+    Conflict,
+    CorralError,
+    InvalidInput,
+    PermissionDenied,
+    Unauthenticated,
+)
 from corral.core.passwords import PasswordHashing
 from corral.core.request_context import Actor
 from corral.core.settings import AuthSettings
@@ -118,9 +124,7 @@ async def register(
                 "sign-up is closed on this server; ask an administrator for an invitation",
                 code="signup_disabled",
             )
-    user = await create_user(
-        session, deps, email=email, password=password, name=name, actor=actor
-    )
+    user = await create_user(session, deps, email=email, password=password, name=name, actor=actor)
     user_actor = Actor("user", user.id, actor.request_id, actor.ip_address)
     if invitation is not None:
         invitation.accepted_at = utcnow()
@@ -203,7 +207,12 @@ async def login(
                 user.locked_until = now + timedelta(seconds=deps.auth.login_lockout_seconds)
                 user.failed_login_count = 0
                 audit.record(
-                    session, actor, "user.locked", target_type="user", target_id=user.id, org_id=None
+                    session,
+                    actor,
+                    "user.locked",
+                    target_type="user",
+                    target_id=user.id,
+                    org_id=None,
                 )
         return LoginFailed("email or password is wrong")
     if deps.passwords.needs_rehash(user.password_hash):
@@ -211,9 +220,7 @@ async def login(
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login_at = now
-    new = await start_session(
-        session, deps, user, ip_address=ip_address, user_agent=user_agent
-    )
+    new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
     audit.record(
         session,
         Actor("user", user.id, actor.request_id, actor.ip_address),
@@ -244,14 +251,18 @@ async def change_password(
         raise InvalidInput("the current password is wrong", code="invalid_current_password")
     check_password_policy(new_password, user.email, deps.auth)
     if new_password == current_password:
-        raise InvalidInput("the new password must differ from the current one", code="weak_password")
+        raise InvalidInput(
+            "the new password must differ from the current one", code="weak_password"
+        )
     user.password_hash = deps.passwords.hash(new_password)
     user.must_change_password = False
     query = delete(UserSession).where(UserSession.user_id == user.id)
     if keep_session_id is not None:
         query = query.where(UserSession.id != keep_session_id)
     await session.execute(query)
-    audit.record(session, actor, "user.password_changed", target_type="user", target_id=user.id, org_id=None)
+    audit.record(
+        session, actor, "user.password_changed", target_type="user", target_id=user.id, org_id=None
+    )
 
 
 async def reset_password(

@@ -116,7 +116,7 @@ async def get(session: AsyncSession, scope: AppScope, key_id: str) -> ApiKey:
 async def rotate(
     session: AsyncSession, scope: AppScope, key_id: str, *, grace_seconds: int
 ) -> tuple[ApiKey, str]:
-    """A successor with the same name, scopes and expiry; the old key lives on for the grace period."""
+    """A successor with the same name, scopes and expiry; the old key lives on for the grace."""
     scope.require("api_keys:write")
     old = await get(session, scope, key_id)
     now = utcnow()
@@ -151,7 +151,9 @@ async def revoke(session: AsyncSession, scope: AppScope, key_id: str) -> ApiKey:
     return key
 
 
-def _audit(session: AsyncSession, actor: Actor, action: str, key: ApiKey, details: dict[str, object]) -> None:
+def _audit(
+    session: AsyncSession, actor: Actor, action: str, key: ApiKey, details: dict[str, object]
+) -> None:
     audit.record(
         session,
         actor,

@@ -18,7 +18,9 @@ async def list_visible(
     """Applications the caller can see: its own for an API key, its orgs' for a user."""
     if caller.api_key is not None:
         if "apps:read" not in caller.api_key.scopes:
-            raise PermissionDenied("this action needs the 'apps:read' permission", code="missing_scope")
+            raise PermissionDenied(
+                "this action needs the 'apps:read' permission", code="missing_scope"
+            )
         app = await session.get(Application, caller.api_key.application_id)
         return [app] if app is not None and org_id in (None, app.org_id) else []
     assert caller.user is not None
@@ -42,7 +44,9 @@ async def create(
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict("an application with this name exists", code="application_name_taken") from exc
+        raise Conflict(
+            "an application with this name exists", code="application_name_taken"
+        ) from exc
     audit.record(
         session,
         scope.caller.actor,
@@ -75,7 +79,9 @@ async def update(
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict("an application with this name exists", code="application_name_taken") from exc
+        raise Conflict(
+            "an application with this name exists", code="application_name_taken"
+        ) from exc
     audit.record(
         session,
         scope.caller.actor,

@@ -64,4 +64,3 @@ async def seed_dev(
         )
         session.add(key)
     return DevSeed(owner.email, password, app_id, api_key)
-

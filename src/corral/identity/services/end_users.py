@@ -25,10 +25,13 @@ METADATA_MAX_KEY_CHARS = 128
 
 def check_metadata(metadata: dict[str, Any]) -> None:
     if len(metadata) > METADATA_MAX_KEYS:
-        raise InvalidInput(f"metadata holds at most {METADATA_MAX_KEYS} keys", code="metadata_too_many_keys")
+        raise InvalidInput(
+            f"metadata holds at most {METADATA_MAX_KEYS} keys", code="metadata_too_many_keys"
+        )
     if any(len(k) > METADATA_MAX_KEY_CHARS for k in metadata):
         raise InvalidInput(
-            f"metadata keys are at most {METADATA_MAX_KEY_CHARS} characters", code="metadata_key_too_long"
+            f"metadata keys are at most {METADATA_MAX_KEY_CHARS} characters",
+            code="metadata_key_too_long",
         )
     if len(orjson.dumps(metadata)) > METADATA_MAX_BYTES:
         raise PayloadTooLarge(
@@ -39,7 +42,8 @@ def check_metadata(metadata: dict[str, Any]) -> None:
 def _no_impersonation(scope: AppScope) -> None:
     if scope.end_user_id is not None:
         raise PermissionDenied(
-            "acting as an end-user, you cannot create or delete end-users", code="impersonation_forbidden"
+            "acting as an end-user, you cannot create or delete end-users",
+            code="impersonation_forbidden",
         )
 
 
@@ -115,7 +119,9 @@ async def update(
     if "metadata" in changes:
         metadata = changes.pop("metadata")
         if metadata is None:
-            raise InvalidInput("metadata cannot be null; send {} to clear it", code="invalid_metadata")
+            raise InvalidInput(
+                "metadata cannot be null; send {} to clear it", code="invalid_metadata"
+            )
         check_metadata(metadata)
         end_user.metadata_ = metadata
     for field in ("name", "email"):

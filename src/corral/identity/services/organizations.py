@@ -95,7 +95,12 @@ async def delete(session: AsyncSession, scope: OrgScope) -> None:
     scope.require("org:delete")
     org = await get(session, scope)
     audit.record(
-        session, scope.caller.actor, "org.deleted", target_type="organization", target_id=org.id, org_id=org.id
+        session,
+        scope.caller.actor,
+        "org.deleted",
+        target_type="organization",
+        target_id=org.id,
+        org_id=org.id,
     )
     await session.delete(org)
 
@@ -130,16 +135,18 @@ async def _owner_count(session: AsyncSession, org_id: str) -> int:
 def _may_manage(scope: OrgScope, current_role: str, new_role: str | None) -> None:
     touches_owner = current_role == Role.OWNER.value or new_role == Role.OWNER.value
     if touches_owner and scope.role != Role.OWNER.value:
-        raise PermissionDenied("only owners may grant or change the owner role", code="owner_required")
+        raise PermissionDenied(
+            "only owners may grant or change the owner role", code="owner_required"
+        )
 
 
 async def change_role(session: AsyncSession, scope: OrgScope, user_id: str, role: Role) -> Member:
     scope.require("members:write")
     membership = await _membership(session, scope.org_id, user_id)
     _may_manage(scope, membership.role, role.value)
-    if membership.role == Role.OWNER.value and role != Role.OWNER:
-        if await _owner_count(session, scope.org_id) <= 1:
-            raise Conflict("an organization must keep at least one owner", code="last_owner")
+    demotes_owner = membership.role == Role.OWNER.value and role != Role.OWNER
+    if demotes_owner and await _owner_count(session, scope.org_id) <= 1:
+        raise Conflict("an organization must keep at least one owner", code="last_owner")
     previous = membership.role
     membership.role = role.value
     audit.record(
@@ -165,7 +172,12 @@ async def remove_member(session: AsyncSession, scope: OrgScope, user_id: str) ->
         raise Conflict("an organization must keep at least one owner", code="last_owner")
     await session.delete(membership)
     audit.record(
-        session, scope.caller.actor, "member.removed", target_type="user", target_id=user_id, org_id=scope.org_id
+        session,
+        scope.caller.actor,
+        "member.removed",
+        target_type="user",
+        target_id=user_id,
+        org_id=scope.org_id,
     )
 
 
