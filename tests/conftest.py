@@ -23,13 +23,20 @@ from sqlalchemy import text
 from corral.api.app import create_app
 from corral.core import secrets as server_secrets
 from corral.core.db import create_engine
+from corral.core.logging import configure as configure_logging
 from corral.core.migrations import upgrade_to_head
-from corral.core.settings import Settings
+from corral.core.settings import LogSettings, Settings
 from corral.models import metadata
 from tests.clients import ApiClient, asgi_client
 from tests.services import postgres_url
 
 TEST_SECRETS = server_secrets.generate_env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    """Route logs through Corral's own configuration, as a server process would."""
+    configure_logging(LogSettings())
 
 
 def _worker() -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from corral.core import secrets as server_secrets
 from corral.core.crypto import EncryptionKeyring, Signer
 from corral.core.db import create_engine, create_sessionmaker, is_sqlite
+from corral.core.errors import ConfigError
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.leader import LeaderLock, build_leader_lock
@@ -92,11 +93,22 @@ def build_container(settings: Settings) -> Container:
 
     idempotency = IdempotencyStore(sessions)
     probes = HealthProbes()
+    specs = build_loop_specs(engine, sessions, idempotency, probes)
+    unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
+    if unknown:
+        raise ConfigError(
+            [
+                f"CORRAL_LOOPS_DISABLED names unknown loops: {', '.join(unknown)} "
+                f"(known: {', '.join(spec.name for spec in specs)})"
+            ]
+        )
     loops = LoopRunner(
-        build_loop_specs(engine, sessions, idempotency, probes),
+        specs,
         enabled=settings.loops.enabled,
         disabled=settings.loops.disabled,
         lock_factory=lock_factory,
+        # Renew well within the lease so leadership never lapses between ticks.
+        leader_tick_seconds=min(5.0, settings.loops.leader_lease_seconds / 3),
     )
     return Container(
         settings=settings,

@@ -80,3 +80,13 @@ async def test_replicas_share_one_limit_through_redis(tmp_path: Path, database_u
         codes = [(await clients[i % 2].get("/api/me")).status_code for i in range(8)]
     assert codes.count(429) == 4
     assert codes[:4] == [401, 401, 401, 401]
+
+
+async def test_limiter_outage_lets_requests_through(tmp_path: Path, database_url: str) -> None:
+    """A dead Redis must not take the API down: requests pass unlimited and are counted."""
+    application = _limited(tmp_path, database_url, burst=1, redis="redis://127.0.0.1:1/0")
+    async with application.router.lifespan_context(application), asgi_client(application) as c:
+        codes = [(await c.get("/api/me")).status_code for _ in range(3)]
+        metrics = (await c.get("/metrics")).text
+    assert codes == [401, 401, 401]
+    assert "corral_rate_limiter_errors_total 3.0" in metrics

@@ -280,7 +280,7 @@ async def test_stale_heartbeat_is_unhealthy(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 async def test_stop_is_bounded_when_an_iteration_ignores_cancellation() -> None:
-    entered, let_go = asyncio.Event(), asyncio.Event()
+    entered, let_go, exited = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def stubborn() -> None:
         entered.set()
@@ -289,6 +289,8 @@ async def test_stop_is_bounded_when_an_iteration_ignores_cancellation() -> None:
         except asyncio.CancelledError:
             await let_go.wait()
             raise
+        finally:
+            exited.set()
 
     runner = LoopRunner(
         [LoopSpec("stubborn", "", 0.01, stubborn)],
@@ -304,5 +306,7 @@ async def test_stop_is_bounded_when_an_iteration_ignores_cancellation() -> None:
     assert any(entry["event"] == "loop.stop_timed_out" for entry in logs)
     assert by_name(runner)["stubborn"].running
     let_go.set()
+    # The task ends in the same step that sets `exited`, so it is done once this wakes.
+    await asyncio.wait_for(exited.wait(), WAIT)
     await runner.stop()
     assert not by_name(runner)["stubborn"].running

@@ -145,7 +145,13 @@ class RateLimitMiddleware:
             if credential
             else "ip:" + str(state.get("client_ip", "unknown"))
         )
-        decision = await self.limiter.hit(identity)
+        try:
+            decision = await self.limiter.hit(identity)
+        except Exception as exc:  # noqa: BLE001 — a limiter outage must not become an API outage
+            self.metrics.rate_limiter_errors.inc()
+            _log.warning("rate_limit.unavailable", error=type(exc).__name__)
+            await self.app(scope, receive, send)
+            return
         headers = [
             (b"x-ratelimit-limit", str(decision.limit).encode()),
             (b"x-ratelimit-remaining", str(decision.remaining).encode()),

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import typer
 from alembic.script import ScriptDirectory
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from corral.container import Container, build_container
@@ -58,11 +59,22 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
+        prefix = _env_prefix(exc.title)
         problems = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
             for error in exc.errors()
         ]
-        fail_config(ConfigError([*problems, "check the CORRAL_* environment variables and .env"]))
+        fail_config(ConfigError(problems))
+
+
+def _env_prefix(model_name: str) -> str:
+    """The variable prefix of the settings section named in a validation error."""
+    candidates = [Settings, *(field.annotation for field in Settings.model_fields.values())]
+    sections = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseSettings)]
+    for section in sections:
+        if section.__name__ == model_name:
+            return str(section.model_config.get("env_prefix", ""))
+    return ""
 
 
 def configure_quiet_logging(settings: Settings) -> None:
@@ -82,17 +94,18 @@ def prepare() -> Settings:
 def hide_url_password(url: str) -> str:
     """The URL with any password (in the user info or the query) replaced by a mask."""
     parts = urlsplit(url)
-    netloc = parts.netloc
+    netloc, query = parts.netloc, parts.query
     userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any("password" in key.lower() for key, _ in pairs):
-            masked = [(k, MASK if "password" in k.lower() else v) for k, v in pairs]
-            query = urlencode(masked, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any("password" in key.lower() for key, _ in pairs):
+        masked = [(k, MASK if "password" in k.lower() else v) for k, v in pairs]
+        query = urlencode(masked, safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        # Unsplitting is not lossless (`sqlite:////abs` loses a slash), so only when needed.
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def database_label(settings: Settings) -> str:
@@ -138,10 +151,19 @@ async def require_schema_at_head(container: Container) -> None:
     )
 
 
+def make_container(settings: Settings) -> Container:
+    """The container, or a clean exit when the settings cannot make one."""
+    try:
+        return build_container(settings)
+    except ValueError as exc:
+        # The loop runner rejects unknown names in CORRAL_LOOPS_DISABLED this way.
+        fail_config(ConfigError([str(exc)]))
+
+
 @asynccontextmanager
 async def open_container(settings: Settings) -> AsyncIterator[Container]:
     """The container over a database already migrated to head; always disposed."""
-    container = build_container(settings)
+    container = make_container(settings)
     try:
         await require_schema_at_head(container)
         yield container

@@ -59,10 +59,12 @@ class EncryptionKeyring:
         cipher = self._ciphers.get(kid)
         if version != _FORMAT or cipher is None:
             raise DecryptionFailed(f"no key {kid!r} in CORRAL_ENCRYPTION_KEYS")
-        raw = _unb64(body)
         try:
+            raw = _unb64(body)
+            if len(raw) <= _NONCE_BYTES:
+                raise DecryptionFailed("ciphertext is truncated")
             return cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated_data)
-        except InvalidTag as exc:
+        except (InvalidTag, ValueError) as exc:
             raise DecryptionFailed("ciphertext was altered or belongs elsewhere") from exc
 
     def kid_of(self, token: str) -> str:

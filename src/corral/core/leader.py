@@ -196,6 +196,7 @@ class FileLeaderLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        # The file stays: unlinking it would let a waiter lock an inode nobody else can see.
         try:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:

@@ -17,7 +17,9 @@ import structlog
 from corral.core.settings import LogSettings
 
 _SECRET_KEYS = re.compile(
-    r"(pass(word)?|secret|token|authorization|cookie|api[_-]?key|pepper|credential)", re.I
+    r"(pass(word)?|secret|token|authorization|cookie|api[_-]?key|pepper|credential|csrf|session"
+    r"|(^|[_-])key$|private)",
+    re.I,
 )
 _TOKEN_PATTERN = re.compile(r"\bcrl_[A-Za-z0-9_\-]{8,}")
 _REDACTED = "[redacted]"
@@ -62,7 +64,10 @@ def configure(settings: LogSettings, *, stream: Any = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: rich's renderer dumps every local, slow and a way for secrets to leak.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -40,6 +40,7 @@ class LoopSpec:
 class LoopStatus:
     name: str
     description: str
+    interval_seconds: float
     enabled: bool
     leader_only: bool
     running: bool
@@ -157,6 +158,7 @@ class LoopRunner:
                 LoopStatus(
                     name=spec.name,
                     description=spec.description,
+                    interval_seconds=spec.interval_seconds,
                     enabled=state.enabled,
                     leader_only=spec.leader_only,
                     running=running,

@@ -59,6 +59,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.rate_limiter_errors = Counter(
+            "corral_rate_limiter_errors_total",
+            "Requests let through unlimited because the rate limiter's store failed.",
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "corral_rate_limit_rejections_total",
             "Requests refused by the rate limiter.",

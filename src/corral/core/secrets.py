@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from corral.core.errors import ConfigError
 from corral.core.settings import Settings
 
 MIN_SECRET_CHARS = 32
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 ENCRYPTION_KEY_BYTES = 32
 DEV_SECRETS_FILE = "dev-secrets.env"
 
@@ -73,7 +75,7 @@ def _raw_values(settings: Settings) -> dict[str, str | None]:
 
 
 def _pairs(env_name: str, raw: str, problems: list[str]) -> list[tuple[str, str]]:
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
@@ -82,6 +84,13 @@ def _pairs(env_name: str, raw: str, problems: list[str]) -> list[tuple[str, str]
             problems.append(
                 f"{env_name}: each entry must look like `id:key` (got an entry without ':')"
             )
+            continue
+        # Key ids travel inside ciphertexts and audit rows, so they must be short and plain.
+        if not _KEY_ID.match(kid):
+            problems.append(f"{env_name}: key id {kid!r} must be 1–32 of A–Z a–z 0–9 _ -")
+            continue
+        if any(kid == seen for seen, _ in pairs):
+            problems.append(f"{env_name}: key id {kid!r} appears twice")
             continue
         pairs.append((kid, value))
     if not pairs:
@@ -94,6 +103,8 @@ _FIX = "generate a set with `corral secrets generate`"
 
 def _signing_keys(raw: str, problems: list[str]) -> list[bytes]:
     keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        problems.append(f"CORRAL_SECRET_KEYS: no keys given ({_FIX})")
     if any(len(k) < MIN_SECRET_CHARS for k in keys):
         problems.append(
             f"CORRAL_SECRET_KEYS: every key needs ≥{MIN_SECRET_CHARS} characters ({_FIX})"
@@ -161,6 +172,8 @@ def _load_or_create_dev_file(settings: Settings) -> dict[str, str]:
         stored = {**fresh, **stored}
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # The mode given to open() applies only on creation; an older file may be wider open.
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("# Generated for development by Corral. Never use in production.\n")
             handle.writelines(f"{name}={value}\n" for name, value in stored.items())

@@ -20,8 +20,13 @@ Environment = Literal["development", "production"]
 
 
 def _section(prefix: str) -> SettingsConfigDict:
+    # Empty variables count as unset: compose files write `${SMTP_HOST:-}` for "not configured".
     return SettingsConfigDict(
-        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=prefix,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
 
