@@ -119,3 +119,11 @@ async def test_viewer_can_read_but_not_write(owner: ApiClient, app: FastAPI) -> 
         response = await viewer.post("/api/end-users", json={"external_id": "nope"})
         assert response.status_code == 403
         assert response.json()["code"] == "missing_permission"
+
+
+async def test_metadata_that_cannot_be_stored_is_422(owner: ApiClient) -> None:
+    response = await owner.post(
+        "/api/end-users", json={"external_id": "huge", "metadata": {"n": 2**70}}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_metadata"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -22,8 +23,14 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _heads() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    """The revisions this code expects; read from disk once, as they cannot change at runtime."""
+    return set(_heads())
 
 
 def _upgrade(connection: Connection) -> None:

@@ -33,7 +33,12 @@ def check_metadata(metadata: dict[str, Any]) -> None:
             f"metadata keys are at most {METADATA_MAX_KEY_CHARS} characters",
             code="metadata_key_too_long",
         )
-    if len(orjson.dumps(metadata)) > METADATA_MAX_BYTES:
+    try:
+        encoded = orjson.dumps(metadata)
+    except orjson.JSONEncodeError as exc:
+        # orjson refuses what would not round-trip, such as integers beyond 64 bits.
+        raise InvalidInput(f"metadata cannot be stored: {exc}", code="invalid_metadata") from exc
+    if len(encoded) > METADATA_MAX_BYTES:
         raise PayloadTooLarge(
             f"metadata is at most {METADATA_MAX_BYTES} bytes as JSON", code="metadata_too_large"
         )
