@@ -37,7 +37,9 @@ async def db_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(db_session)]
+# "function": commit before the response is sent, so a failed commit is never reported
+# to the client as success.
+SessionDep = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def log_fields(request: Request) -> dict[str, object]:

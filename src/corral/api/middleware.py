@@ -88,7 +88,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception:  # noqa: BLE001 — the last resort: log it and answer a problem+json 500
             _log.exception("request.unhandled_error", path=scope.get("path"))
             if not response_started:
                 status = 500

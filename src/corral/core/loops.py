@@ -143,7 +143,7 @@ class LoopRunner:
                 continue
             try:
                 await asyncio.wait_for(state.lock.release(), timeout=self._stop_timeout)
-            except Exception:
+            except Exception:  # noqa: BLE001 — stopping must go on for the other loops
                 _log.exception("loop.leader_release_failed", loop=state.spec.name)
 
     def status(self) -> list[LoopStatus]:
@@ -225,7 +225,7 @@ class LoopRunner:
             return False
         try:
             leading = await lock.try_acquire()
-        except Exception:
+        except Exception:  # noqa: BLE001 — a broken lock store means "not leader", not a dead loop
             _log.exception("loop.leader_check_failed", loop=state.spec.name)
             leading = False
         if leading != state.is_leader:

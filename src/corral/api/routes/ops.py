@@ -80,7 +80,7 @@ async def _timed(check: Callable[[], Awaitable[str | None]]) -> CheckRead:
         reason = await asyncio.wait_for(check(), READY_CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         reason = f"no answer within {int(READY_CHECK_TIMEOUT_SECONDS * 1000)} ms"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — any failure of a dependency means not ready
         reason = f"{type(exc).__name__}: {exc}"[:300]
     latency = round((time.perf_counter() - started) * 1000, 2)
     return CheckRead(status="fail" if reason else "ok", latency_ms=latency, reason=reason)
