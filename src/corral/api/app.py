@@ -85,8 +85,13 @@ async def _seed(container: Container) -> DevSeed:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. Refuses unsafe production settings before anything else."""
     settings = settings or get_settings()
-    for warning in server_secrets.check_boot(settings):
-        _log.warning("config.unsafe_for_production", problem=warning)
+    problems = server_secrets.check_boot(settings)
+    if problems:
+        _log.warning(
+            "config.unsafe_for_production",
+            note="fine for development; CORRAL_ENV=production refuses to boot with these",
+            problems=problems,
+        )
     container = build_container(settings)
 
     @asynccontextmanager

@@ -88,5 +88,6 @@ def configure(settings: LogSettings, *, stream: Any = None) -> None:
     handler._corral = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.level)
-    for noisy in ("uvicorn.access",):
+    # Alembic narrates every readiness probe; migrations.py reports upgrades itself.
+    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+_log = structlog.get_logger(__name__)
 _SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
 # Any constant works; it only has to be the same for every replica running migrations.
 _MIGRATION_LOCK_KEY = 0x636F7272616C
@@ -47,8 +49,12 @@ def _current(connection: Connection) -> set[str]:
 
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
+    before = await current_revisions(engine)
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+    after = await current_revisions(engine)
+    if after != before:
+        _log.info("migrations.applied", from_revisions=sorted(before), to_revisions=sorted(after))
 
 
 async def current_revisions(engine: AsyncEngine) -> set[str]:
