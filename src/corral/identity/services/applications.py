@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.audit import service as audit
 from corral.core.errors import Conflict, NotFound, PermissionDenied
+from corral.core.request_context import Actor
 from corral.identity.access import AppScope, Caller, OrgScope
 from corral.identity.models import Application, Membership
 
@@ -41,22 +42,7 @@ async def create(
     scope.require("apps:write")
     app = Application(org_id=scope.org_id, name=name, description=description, is_default=False)
     session.add(app)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "an application with this name exists", code="application_name_taken"
-        ) from exc
-    audit.record(
-        session,
-        scope.caller.actor,
-        "application.created",
-        target_type="application",
-        target_id=app.id,
-        org_id=scope.org_id,
-        application_id=app.id,
-    )
-    return app
+    return await _save(session, scope.caller.actor, app, "application.created")
 
 
 async def get(session: AsyncSession, scope: AppScope) -> Application:
@@ -76,6 +62,11 @@ async def update(
         app.name = name
     if description is not None:
         app.description = description
+    return await _save(session, scope.caller.actor, app, "application.updated")
+
+
+async def _save(session: AsyncSession, actor: Actor, app: Application, action: str) -> Application:
+    """Flush the change (names are unique per organization) and record it."""
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -84,8 +75,8 @@ async def update(
         ) from exc
     audit.record(
         session,
-        scope.caller.actor,
-        "application.updated",
+        actor,
+        action,
         target_type="application",
         target_id=app.id,
         org_id=app.org_id,
