@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from starlette.middleware.cors import CORSMiddleware
 
 from corral import __version__
-from corral.api import errors
+from corral.api import docs, errors
 from corral.api.middleware import (
     BodyLimitMiddleware,
     IdempotencyMiddleware,
@@ -112,12 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Control plane for AI agents: runs, policies, budgets, approvals, audit.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.container = container
     errors.install(app)
+    docs.install(app)
     for module in (ops, auth, orgs, apps, api_keys, end_users):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))
