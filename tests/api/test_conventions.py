@@ -170,3 +170,21 @@ async def test_openapi_documents_every_route(client: ApiClient) -> None:
     script = await client.get("/api/docs/assets/swagger-ui-bundle.js")
     assert script.status_code == 200
     assert len(script.content) > 100_000
+
+
+async def test_nul_characters_are_refused_everywhere(owner: ApiClient) -> None:
+    """PostgreSQL text cannot hold NUL, so both tiers refuse it at the edge instead of a 500."""
+    body = await owner.post("/api/end-users", json={"external_id": "a\x00b"})
+    assert body.status_code == 422
+    nested = await owner.post(
+        "/api/end-users", json={"external_id": "ok", "metadata": {"k": "a\x00"}}
+    )
+    assert nested.status_code == 422
+    query = await owner.get("/api/end-users", params={"external_id": "a\x00b"})
+    assert query.status_code == 400
+    assert query.json()["code"] == "invalid_characters"
+    path = await owner.get("/api/apps/app_x%00y")
+    assert path.status_code == 400
+    cursor = await owner.get("/api/end-users", params={"cursor": "YQBi"})
+    assert cursor.status_code == 422
+    assert cursor.json()["code"] == "invalid_cursor"

@@ -2,25 +2,27 @@
 
 How it runs: the app from `create_app()` (dev seed on, rate limiting off, loops off) is served by
 a real uvicorn in a background thread on 127.0.0.1 and a free port, once per database backend
-(SQLite always, PostgreSQL when `CORRAL_TEST_POSTGRES_URL` is set). A real server rather than an
-in-process ASGI transport because the lifespan (migrations, dev seed) must run before the first
-request, and because it exercises the HTTP server users run. Schemathesis loads the document from
-that server and sends each generated request there over HTTP.
+(SQLite always; PostgreSQL when `CORRAL_TEST_POSTGRES_URL` is set, in a database of its own). A
+real server rather than an in-process ASGI transport because the lifespan (migrations, dev seed)
+must have run before the first request, and because it exercises the HTTP server users run.
+
+The operations are generated at collection from the document the app builds (`app.openapi()`),
+with `schema.parametrize()`; a test checks that the served `/api/openapi.json` is that document.
+Not `schemathesis.pytest.from_fixture`: in schemathesis 4.32 it reads `Function._nodeid`, which
+pytest 9.2 removed, so it cannot run here.
 
 Every request is authenticated: the seeded dev API key (every scope on the default application),
-or a signed-in session with its CSRF header, which organization routes require. Two tests share
-the server:
+or a signed-in session with its CSRF header, which organization routes require.
 
-- `test_generated_requests_conform`: Hypothesis fuzzing (valid and invalid inputs). For each case
-  it draws the identity and, half the time, points path parameters and `Corral-*` headers at real
-  objects (a fresh one when the call may destroy it), so success paths are covered and not only
-  404s.
+- `test_generated_requests_conform`: Hypothesis fuzzing with valid and invalid inputs. Each case
+  draws its identity and, half the time, has its path ids and `Corral-*` headers pointed at real
+  objects (fresh ones when the call may destroy them), so success paths run and not only 404s.
 - `test_coverage_requests_conform`: Schemathesis' deterministic coverage phase (boundary and
-  invalid values of every parameter), with the operation's natural identity.
+  invalid values, one parameter at a time), every other parameter pointed at real objects.
 
 Each response must not be a 5xx, must have a documented status code and content type, and its
-body must match the documented schema. Generation is derandomized and the example database is off,
-so a run is reproducible and leaves nothing behind.
+body must match the documented schema. Generation is derandomized, bounded, not shrunk, and keeps
+no example database, so a run is reproducible, fits a 2-core CI box and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from corral.api.app import create_app
 from tests.clients import PASSWORD
 from tests.conftest import make_settings
 from tests.services import postgres_url
+
+ApiCase = schemathesis.Case[Any]
 
 DEV_KEY = "crl_dev_local_do_not_use_in_production"
 CHECKS = [
@@ -206,7 +210,9 @@ class Corral:
         return self._create(identity, "/api/end-users", {"external_id": f"contract-{self._serial}"})
 
     def create_key(self, identity: Identity) -> str:
-        return self._create(identity, "/api/api-keys", {"name": "contract", "scopes": self.scopes[:1]})
+        return self._create(
+            identity, "/api/api-keys", {"name": "contract", "scopes": self.scopes[:1]}
+        )
 
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
@@ -219,13 +225,13 @@ class Corral:
         return self._create(self.session, f"/api/orgs/{org_id}/invitations", body)
 
 
-def _natural_identity(corral: Corral, case: schemathesis.Case) -> Identity:
+def _natural_identity(corral: Corral, case: ApiCase) -> Identity:
     """Organization management needs a session; everything else is exercised with the key."""
     return corral.session if case.path.startswith("/api/orgs") else corral.key
 
 
 def _point_at_real_objects(
-    corral: Corral, case: schemathesis.Case, identity: Identity, *, keep: str | None = None
+    corral: Corral, case: ApiCase, identity: Identity, *, keep: str | None = None
 ) -> None:
     """Replace generated ids with real ones, except `keep`; what the call may destroy is fresh."""
     mutating = case.method.upper() in _MUTATING
@@ -237,7 +243,9 @@ def _point_at_real_objects(
             params["org_id"] if keep != "org_id" else corral.create_org()
         ),
         "app_id": (
-            corral.create_app if mutating and identity.kind == "session" else lambda: identity.app_id
+            corral.create_app
+            if mutating and identity.kind == "session"
+            else lambda: identity.app_id
         ),
         "key_id": lambda: corral.create_key(identity),
         "end_user_id": lambda: corral.create_end_user(identity),
@@ -262,7 +270,7 @@ def _point_at_real_objects(
             headers[header] = value
 
 
-def _send(corral: Corral, case: schemathesis.Case, identity: Identity) -> None:
+def _send(corral: Corral, case: ApiCase, identity: Identity) -> None:
     response = case.call(
         base_url=corral.base_url, headers=identity.headers, cookies=identity.cookies, timeout=30
     )
@@ -273,7 +281,9 @@ def _send(corral: Corral, case: schemathesis.Case, identity: Identity) -> None:
     scope="module",
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
-def corral(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corral]:
+def corral(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Corral]:
     """The app served over HTTP, seeded, with a signed-in user beside the dev key."""
     data_dir = tmp_path_factory.mktemp(f"contract-{request.param}")
     database: str | None = None
@@ -302,24 +312,30 @@ def corral(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def _document() -> dict[str, Any]:
-    """The app's OpenAPI document, built without serving it, so operations are known at collection."""
+    """The app's OpenAPI document, built without serving it: operations are known at collection."""
     app = create_app(make_settings(Path("unused"), "sqlite+aiosqlite:///:memory:"))
     document: dict[str, Any] = json.loads(json.dumps(app.openapi()))
     return document
 
 
 DOCUMENT = _document()
-fuzz = schemathesis.openapi.from_dict(copy.deepcopy(DOCUMENT), config=_config(coverage=False))
-coverage = schemathesis.openapi.from_dict(copy.deepcopy(DOCUMENT), config=_config(coverage=True))
+fuzz_schema = schemathesis.openapi.from_dict(
+    copy.deepcopy(DOCUMENT), config=_config(coverage=False)
+)
+coverage_schema = schemathesis.openapi.from_dict(
+    copy.deepcopy(DOCUMENT), config=_config(coverage=True)
+)
 
 
 def test_served_document_is_the_tested_one(corral: Corral) -> None:
+    """The operations were generated from a document built at import; it must be the served one."""
     assert corral.document == DOCUMENT
 
 
-@fuzz.parametrize()
-@fuzz.given(data=st.data())
-def test_generated_requests_conform(case: schemathesis.Case, data: st.DataObject, corral: Corral) -> None:
+@fuzz_schema.parametrize()
+@fuzz_schema.given(data=st.data())
+def test_generated_requests_conform(case: ApiCase, data: st.DataObject, corral: Corral) -> None:
+    """Fuzzed requests, as the key or a session, at made-up or real ids, get documented answers."""
     if case.path == "/api/auth/logout":
         # A session signing out must not be the shared one.
         choices = [corral.key, None]
@@ -333,8 +349,9 @@ def test_generated_requests_conform(case: schemathesis.Case, data: st.DataObject
     _send(corral, case, identity)
 
 
-@coverage.parametrize()
-def test_coverage_requests_conform(case: schemathesis.Case, corral: Corral) -> None:
+@coverage_schema.parametrize()
+def test_coverage_requests_conform(case: ApiCase, corral: Corral) -> None:
+    """Boundary and invalid values of each parameter get documented answers."""
     identity = _natural_identity(corral, case)
     # Coverage varies one parameter at a time: keep that one, make the rest reach real objects.
     target = case.meta.phase.data.parameter if case.meta is not None else None

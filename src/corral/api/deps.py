@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.container import Container
+from corral.core.db import READ_ONLY, transaction
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 from corral.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from corral.identity import access
@@ -23,7 +25,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/logout", "/api/me"})
 
 
-def container_of(request: Request) -> Container:
+async def container_of(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -31,9 +33,12 @@ def container_of(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(container_of)]
 
 
-async def db_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+async def db_session(request: Request, container: ContainerDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back on error."""
     async with container.sessions() as session, session.begin():
+        if request.method in _SAFE_METHODS:
+            # Reads need no write lock; on SQLite this lets them run beside a writer.
+            await session.connection(execution_options={READ_ONLY: True})
         yield session
 
 
@@ -67,6 +72,13 @@ async def current_caller(request: Request, session: SessionDep, container: Conta
                 "use `Authorization: Bearer crl_…`", code="invalid_authorization_header"
             )
         key = await access.authenticate_api_key(session, token.strip())
+        if access.needs_touch(key):
+            if request.method in _SAFE_METHODS:
+                # Its own short transaction, so that the read stays read-only.
+                async with transaction(container.sessions) as touch:
+                    await access.touch_api_key(touch, key.id)
+            else:
+                await access.touch_api_key(session, key.id)
         fields.update(api_key_id=key.id, org_id=key.org_id, application_id=key.application_id)
         return Caller("api_key", None, key, None, request_id(request), client_address(request))
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -154,16 +166,17 @@ async def maybe_app_scope(
 MaybeAppScopeDep = Annotated[AppScope | None, Depends(maybe_app_scope)]
 
 
+@dataclass(frozen=True, slots=True)
 class PageParams:
-    def __init__(
-        self,
-        cursor: Annotated[
-            str | None, Query(max_length=200, description="From `next_cursor`.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    ) -> None:
-        self.cursor = cursor
-        self.limit = limit
+    cursor: str | None
+    limit: int
 
 
-PageDep = Annotated[PageParams, Depends()]
+async def page_params(
+    cursor: Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> PageParams:
+    return PageParams(cursor, limit)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]

@@ -10,6 +10,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -148,7 +149,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _data_error(request: Request, exc: Exception) -> Response:
+    # A value the database refuses (out of range, bad encoding) is the caller's input, not ours.
+    _log.warning("request.data_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return problem(
+        request,
+        status=422,
+        code="invalid_value",
+        title="Invalid input",
+        detail="a value in the request cannot be stored",
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(CorralError, _corral_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -45,6 +45,11 @@ def client_ip(scope: Scope, trusted_hops: int) -> str:
     return hops[-trusted_hops] if len(hops) >= trusted_hops else hops[0]
 
 
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query.lower()
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
@@ -87,6 +92,17 @@ class RequestContextMiddleware:
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
+            if _has_nul(scope):
+                await _send_problem(
+                    scope,
+                    receive,
+                    send_with_id,
+                    status=400,
+                    code="invalid_characters",
+                    title="Bad request",
+                    detail="the URL must not contain NUL characters",
+                )
+                return
             await self.app(scope, receive, send_with_id)
         except Exception:  # noqa: BLE001 — the last resort: log it and answer a problem+json 500
             _log.exception("request.unhandled_error", path=scope.get("path"))

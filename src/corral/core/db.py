@@ -54,14 +54,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Taking the write lock at BEGIN avoids the deadlock-prone read→write upgrade under WAL.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "corral_read_only"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN, avoiding WAL's failing read→write upgrade;
+    # transactions marked read-only start deferred so they never queue behind a writer.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        # hide_parameters: bound values (password hashes, tokens) never reach error messages.
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 10}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is switched off so BEGIN is ours to issue.
         event.listen(
@@ -69,10 +77,16 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             "connect",
             lambda dbapi_conn, _: setattr(dbapi_conn, "isolation_level", None),
         )
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

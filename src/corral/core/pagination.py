@@ -37,7 +37,7 @@ def decode_cursor(cursor: str) -> str:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput("cursor is not one this API issued", code="invalid_cursor") from exc
-    if not raw or len(raw) > 64 or not raw.isascii():
+    if not raw or len(raw) > 64 or not raw.isascii() or not raw.isprintable():
         raise InvalidInput("cursor is not one this API issued", code="invalid_cursor")
     return raw
 

@@ -89,10 +89,16 @@ async def authenticate_api_key(session: AsyncSession, token: str) -> ApiKey:
         raise Unauthenticated("this API key was revoked", code="api_key_revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("this API key has expired", code="api_key_expired")
-    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_RESOLUTION:
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        key.last_used_at = now
     return key
+
+
+def needs_touch(key: ApiKey) -> bool:
+    """Whether `last_used_at` is stale enough to be written again."""
+    return key.last_used_at is None or utcnow() - key.last_used_at >= _LAST_USED_RESOLUTION
+
+
+async def touch_api_key(session: AsyncSession, key_id: str) -> None:
+    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
 
 
 async def authenticate_session(session: AsyncSession, token: str) -> tuple[User, UserSession]:

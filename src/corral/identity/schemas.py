@@ -5,13 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from corral.identity.permissions import Role
 
 
+def _no_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps the tiers identical.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _refuse_nul = field_validator("*", mode="before")(_no_nul)
 
 
 class _Read(BaseModel):
