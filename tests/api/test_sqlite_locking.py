@@ -28,7 +28,9 @@ def begins(app: FastAPI) -> Iterator[list[str]]:
     event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_reads_begin_deferred_and_writes_immediate(owner: ApiClient, begins: list[str]) -> None:
+async def test_reads_begin_deferred_and_writes_immediate(
+    owner: ApiClient, begins: list[str]
+) -> None:
     assert (await owner.get("/api/end-users")).status_code == 200
     assert begins == ["BEGIN"]
     begins.clear()
