@@ -389,6 +389,6 @@ async def test_development_warns_instead_of_refusing(tmp_path: Path) -> None:
     with capture_logs() as logs:
         app = create_app(settings)
     await _close(app.state.container)
-    warned = [e["problem"] for e in logs if e["event"] == "config.unsafe_for_production"]
-    assert warned == problems
+    warned = [e["problems"] for e in logs if e["event"] == "config.unsafe_for_production"]
+    assert warned == [problems]  # once, listing every problem
     assert all(e["log_level"] == "warning" for e in logs if e["event"].startswith("config."))
