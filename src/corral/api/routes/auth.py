@@ -139,7 +139,7 @@ async def login(
 async def logout(caller: CallerDep, session: SessionDep, response: Response) -> Response:
     """End the current session."""
     if caller.session_id is not None:
-        await accounts.logout(session, caller.session_id)
+        await accounts.logout(session, caller.session_id, actor=caller.actor)
     response.status_code = status.HTTP_204_NO_CONTENT
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

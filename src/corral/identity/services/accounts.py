@@ -202,6 +202,14 @@ async def login(
         )
     if user is None or not deps.passwords.verify(user.password_hash, password):
         if user is not None:
+            audit.record(
+                session,
+                actor,
+                "user.login_failed",
+                target_type="user",
+                target_id=user.id,
+                org_id=None,
+            )
             user.failed_login_count += 1
             if user.failed_login_count >= deps.auth.login_max_failures:
                 user.locked_until = now + timedelta(seconds=deps.auth.login_lockout_seconds)
@@ -232,8 +240,11 @@ async def login(
     return new
 
 
-async def logout(session: AsyncSession, session_id: str) -> None:
+async def logout(session: AsyncSession, session_id: str, *, actor: Actor) -> None:
     await session.execute(delete(UserSession).where(UserSession.id == session_id))
+    audit.record(
+        session, actor, "user.logout", target_type="session", target_id=session_id, org_id=None
+    )
 
 
 async def change_password(
