@@ -1,0 +1,158 @@
+"""`PolicyEngine` over cel-expr-python, Google's CEL C++ implementation (the default engine)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from corral_sdk.policy.activation import Activation
+from corral_sdk.policy.engine import CompiledExpression
+from corral_sdk.policy.errors import PolicyCompileError
+from corral_sdk.policy.helpers import HELPERS
+from corral_sdk.policy.result import MATCH, NO_MATCH, EvalResult, non_bool
+from corral_sdk.policy.values import TOOL_ARGS_ATTR
+
+# The library ships stubs without a py.typed marker; it is used through `Any` in this module only.
+_cel: Any = importlib.import_module("cel_expr_python.cel")
+
+ENGINE_NAME = "cel-cpp"
+
+# cel-expr-python 0.1.3 ends a Python string at its first NUL when converting it, so
+# "ls\x00; rm -rf /" would reach CEL as "ls" and slip past `contains("rm -rf")`. Every NUL is
+# replaced by U+2400 (SYMBOL FOR NULL): one code point, so `size()` and everything after it in
+# the string stay as the caller sent them.
+_NUL = "\x00"
+_NUL_STAND_IN = "\u2400"
+_JSON_NUL = "\\u0000"
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _activation_has_nul(activation: Activation) -> bool:
+    # The hot path: one scan of the flat attributes, and of the raw arguments JSON, where a NUL
+    # can only be written as the escape \u0000, instead of a walk of the parsed arguments.
+    used = activation.used
+    if "name" in used and _NUL in activation.name:
+        return True
+    if "attrs" in used:
+        for key, value in activation.attrs.items():
+            if _NUL in key:
+                return True
+            if type(value) is str:
+                if _NUL in value:
+                    return True
+            elif isinstance(value, list | tuple | dict) and _has_nul(value):
+                return True
+    if "args" not in used:
+        return False
+    raw = activation.attrs.get(TOOL_ARGS_ATTR)
+    if activation.args_from_attrs and isinstance(raw, str):
+        return _JSON_NUL in raw
+    return _has_nul(activation.args)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_NUL, _NUL_STAND_IN)
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _cel_type(python_type: type) -> Any:
+    return {str: _cel.Type.STRING, bool: _cel.Type.BOOL}[python_type]
+
+
+def _declarations() -> list[Any]:
+    return [
+        _cel.FunctionDecl(
+            helper.name,
+            [
+                _cel.Overload(
+                    f"{helper.name}_{'_'.join(t.__name__ for t in helper.params)}",
+                    _cel_type(helper.returns),
+                    [_cel_type(t) for t in helper.params],
+                    impl=helper.impl,
+                )
+            ],
+        )
+        for helper in HELPERS
+    ]
+
+
+class CelCppEngine:
+    """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp."""
+
+    def __init__(self) -> None:
+        dyn_map = _cel.Type.Map(_cel.Type.STRING, _cel.Type.DYN)
+        self._env: Any = _cel.NewEnv(
+            variables={
+                "name": _cel.Type.STRING,
+                "attrs": dyn_map,
+                "args": dyn_map,
+                "now": _cel.Type.TIMESTAMP,
+            },
+            functions=_declarations(),
+        )
+        self._accepted_results = (_cel.Type.BOOL, _cel.Type.DYN)
+        self._error_type: Any = _cel.Type.ERROR
+
+    @property
+    def name(self) -> str:
+        """The engine's report name."""
+        return ENGINE_NAME
+
+    def compile(self, source: str) -> CompiledExpression:
+        """Parse and type-check; an expression that can never be a bool is refused here."""
+        try:
+            expression = self._env.compile(source)
+        except RuntimeError as exc:
+            raise PolicyCompileError.from_engine_message(str(exc)) from None
+        result_type = expression.return_type()
+        if result_type not in self._accepted_results:
+            returned = result_type.name().lower()
+            raise PolicyCompileError(
+                f"policy expression must return a bool, this one returns {returned}",
+                line=1,
+                column=1,
+            )
+        return CompiledExpression(source, ENGINE_NAME, expression)
+
+    def evaluate(self, program: CompiledExpression, activation: Activation) -> EvalResult:
+        """Evaluate, converting the activation once per call and sharing it across policies."""
+        if program.engine != ENGINE_NAME:
+            return EvalResult.error(f"program was compiled by {program.engine}, not {ENGINE_NAME}")
+        expression: Any = program.handle
+        bound = activation.bound.get(ENGINE_NAME)
+        try:
+            if bound is None:
+                variables = activation.variables()
+                if _activation_has_nul(activation):
+                    variables = _without_nul(variables)
+                bound = self._env.Activation(data=variables)
+                activation.bound[ENGINE_NAME] = bound
+            # Positional: pybind11 parses keyword arguments measurably slower.
+            value = expression.eval(bound)
+            result = value.value()
+        # Values come from callers and span attributes; whatever the library raises for them is
+        # an evaluation error, never a crash of the decision.
+        except Exception as exc:  # noqa: BLE001
+            return EvalResult.error(f"{type(exc).__name__}: {exc}")
+        if result is True:
+            return MATCH
+        if result is False:
+            return NO_MATCH
+        result_type = value.type()
+        if result_type == self._error_type:
+            return EvalResult.error(str(result))
+        return non_bool(result)
