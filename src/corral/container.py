@@ -23,6 +23,14 @@ from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
 from corral.identity.services.accounts import AccountDeps
 from corral.loops import build_loop_specs
+from corral.telemetry.cost import PriceCatalog, default_catalog
+from corral.telemetry.ingest_queue import IngestQueue
+from corral.telemetry.redact import RedactionSettings, Redactor
+from corral.traces.ingest import SpanRow
+from corral.traces.store import write_spans
+
+INGEST_QUEUE_SPANS = 20_000
+INGEST_BATCH_SPANS = 500
 
 
 @dataclass
@@ -40,9 +48,13 @@ class Container:
     metrics: Metrics
     loops: LoopRunner
     probes: HealthProbes
+    ingest: IngestQueue[SpanRow]
+    redactor: Redactor
+    price_catalog: PriceCatalog
     started_monotonic: float
 
     async def aclose(self) -> None:
+        await self.ingest.stop()
         await self.loops.stop()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
@@ -124,6 +136,13 @@ def build_container(settings: Settings) -> Container:
         metrics=metrics,
         loops=loops,
         probes=probes,
+        ingest=IngestQueue(
+            lambda rows: write_spans(sessions, rows),
+            max_items=INGEST_QUEUE_SPANS,
+            batch_size=INGEST_BATCH_SPANS,
+        ),
+        redactor=Redactor(RedactionSettings()),
+        price_catalog=default_catalog(),
         started_monotonic=time.monotonic(),
     )
 

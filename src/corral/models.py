@@ -15,6 +15,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
+from corral.traces.models import Span, Trace
 
 metadata = Base.metadata
 
@@ -27,6 +28,8 @@ __all__ = [
     "Invitation",
     "Membership",
     "Organization",
+    "Span",
+    "Trace",
     "User",
     "UserSession",
     "metadata",

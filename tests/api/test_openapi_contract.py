@@ -59,6 +59,8 @@ from tests.services import postgres_url
 ApiCase = schemathesis.Case[Any]
 
 DEV_KEY = "crl_dev_local_do_not_use_in_production"
+# OTLP export bodies: arbitrary bytes (mostly malformed protobuf, some valid by accident).
+schemathesis.openapi.media_type("application/x-protobuf", st.binary(max_size=256))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -36,3 +36,19 @@ async def test_reads_begin_deferred_and_writes_immediate(
     begins.clear()
     assert (await owner.post("/api/end-users", json={"external_id": "w"})).status_code == 201
     assert begins == ["BEGIN IMMEDIATE"]
+
+
+async def test_trace_ingest_request_takes_no_write_lock(
+    owner: ApiClient, begins: list[str]
+) -> None:
+    """The batched writer writes; the request only authenticates, so it must not block it."""
+    key = await owner.create_key(["traces:write"])
+    begins.clear()
+    response = await owner.post(
+        "/v1/traces",
+        content=b"{}",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key['key']}"},
+    )
+    assert response.status_code == 200
+    # The request's own transaction is deferred; a brief separate one may record last use.
+    assert begins[0] == "BEGIN"

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.middleware.cors import CORSMiddleware
 
 from corral import __version__
@@ -19,7 +19,7 @@ from corral.api.middleware import (
     RateLimitMiddleware,
     RequestContextMiddleware,
 )
-from corral.api.routes import api_keys, apps, auth, end_users, ops, orgs
+from corral.api.routes import api_keys, apps, auth, end_users, ops, orgs, otlp
 from corral.container import Container, build_container
 from corral.core import secrets as server_secrets
 from corral.core.db import transaction
@@ -48,6 +48,22 @@ def _loop_metrics(container: Container) -> Iterable[GaugeMetricFamily]:
         healthy.add_metric([status.name], 1.0 if status.healthy else 0.0)
         leader.add_metric([status.name], 1.0 if status.is_leader else 0.0)
     return [heartbeat, healthy, leader]
+
+
+def _ingest_metrics(container: Container) -> Iterable[Metric]:
+    queue = container.ingest
+    depth = GaugeMetricFamily("corral_ingest_queue_depth", "Spans waiting to be written.")
+    depth.add_metric([], float(queue.depth))
+    spans = CounterMetricFamily(
+        "corral_ingest_spans",
+        "Spans by outcome: accepted (queued), rejected (invalid) or dropped (queue full or "
+        "write failed).",
+        labels=["outcome"],
+    )
+    spans.add_metric(["accepted"], float(queue.accepted))
+    spans.add_metric(["rejected"], float(queue.rejected))
+    spans.add_metric(["dropped"], float(queue.dropped))
+    return [depth, spans]
 
 
 def render_banner(seed: DevSeed, settings: Settings) -> str:
@@ -102,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.auth.seed_dev:
                 seed = await _seed(container)
                 sys.stderr.write(render_banner(seed, settings))
+            container.ingest.start()
             await container.loops.start()
             yield
         finally:
@@ -119,9 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     errors.install(app)
     docs.install(app)
-    for module in (ops, auth, orgs, apps, api_keys, end_users):
+    for module in (ops, auth, orgs, apps, api_keys, end_users, otlp):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))
+    container.metrics.add_callback(lambda: _ingest_metrics(container))
 
     # Added innermost first: the request-context middleware ends up outermost.
     app.add_middleware(IdempotencyMiddleware, store_for=lambda: container.idempotency)

@@ -21,6 +21,15 @@ SESSION_COOKIE = "corral_session"
 CSRF_COOKIE = "corral_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Writes that happen elsewhere (the ingest writer task): the request itself only reads.
+_READ_ONLY_POSTS = frozenset({"/v1/traces"})
+
+
+def reads_only(request: Request) -> bool:
+    """Whether the request's own unit of work never writes (so SQLite needs no write lock)."""
+    return request.method in _SAFE_METHODS or request.url.path in _READ_ONLY_POSTS
+
+
 # What a user who must change their password may still do.
 _PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/logout", "/api/me"})
 
@@ -36,7 +45,7 @@ ContainerDep = Annotated[Container, Depends(container_of)]
 async def db_session(request: Request, container: ContainerDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back on error."""
     async with container.sessions() as session, session.begin():
-        if request.method in _SAFE_METHODS:
+        if reads_only(request):
             # Reads need no write lock; on SQLite this lets them run beside a writer.
             await session.connection(execution_options={READ_ONLY: True})
         yield session
@@ -73,7 +82,7 @@ async def current_caller(request: Request, session: SessionDep, container: Conta
             )
         key = await access.authenticate_api_key(session, token.strip())
         if access.needs_touch(key):
-            if request.method in _SAFE_METHODS:
+            if reads_only(request):
                 # Its own short transaction, so that the read stays read-only.
                 async with transaction(container.sessions) as touch:
                     await access.touch_api_key(touch, key.id)

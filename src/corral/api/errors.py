@@ -26,12 +26,15 @@ from corral.core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from corral.telemetry.errors import MalformedPayload, UnsupportedEncoding
 
 PROBLEM_JSON = "application/problem+json"
 _log = structlog.get_logger(__name__)
 
 _STATUS: list[tuple[type[CorralError], int]] = [
     (PayloadTooLarge, 413),
+    (MalformedPayload, 400),
+    (UnsupportedEncoding, 415),
     (InvalidInput, 422),
     (Unauthenticated, 401),
     (PermissionDenied, 403),

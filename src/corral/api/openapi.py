@@ -20,7 +20,7 @@ class Problem(BaseModel):
     request_id: str | None
 
 
-def _problem(description: str) -> dict[str, Any]:
+def problem_response(description: str) -> dict[str, Any]:
     return {
         "model": Problem,
         "description": description,
@@ -29,12 +29,12 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _problem("Malformed request."),
-    401: _problem("Missing or invalid credentials."),
-    403: _problem("Authenticated but not allowed."),
-    404: _problem("Not found, or owned by another tenant."),
-    409: _problem("Conflicts with the current state."),
-    413: _problem("Body too large."),
-    422: _problem("Invalid input."),
-    429: _problem("Rate limited; see Retry-After."),
+    400: problem_response("Malformed request."),
+    401: problem_response("Missing or invalid credentials."),
+    403: problem_response("Authenticated but not allowed."),
+    404: problem_response("Not found, or owned by another tenant."),
+    409: problem_response("Conflicts with the current state."),
+    413: problem_response("Body too large."),
+    422: problem_response("Invalid input."),
+    429: problem_response("Rate limited; see Retry-After."),
 }

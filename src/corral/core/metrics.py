@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,10 +32,10 @@ class _PoolCollector(Collector):
 class _CallbackCollector(Collector):
     """A collector whose samples come from a callback evaluated at scrape time."""
 
-    def __init__(self, callback: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def __init__(self, callback: Callable[[], Iterable[Metric]]) -> None:
         self._callback = callback
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self._callback()
 
 
@@ -73,5 +73,5 @@ class Metrics:
     def watch_pool(self, engine: AsyncEngine) -> None:
         self.registry.register(_PoolCollector(engine))
 
-    def add_callback(self, callback: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def add_callback(self, callback: Callable[[], Iterable[Metric]]) -> None:
         self.registry.register(_CallbackCollector(callback))

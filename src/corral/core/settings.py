@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted JSON request body on /api."
     )
+    otlp_max_body_bytes: int = Field(
+        4 * 1_048_576,
+        ge=1024,
+        description="Largest accepted OTLP export body on /v1/traces (compressed); "
+        "decompressed bodies may be up to 8 times larger.",
+    )
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="Time given to in-flight requests on SIGTERM."
     )

@@ -1,0 +1,1 @@
+"""Stored traces: the tables, the ingest pipeline's write side and the query service."""

@@ -1,0 +1,128 @@
+"""Decoded spans → storable rows: normalize, cost, redact, and make every string storable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypedDict
+
+from corral.telemetry.cost import Cost, PriceCatalog, cost_of
+from corral.telemetry.normalize import normalize
+from corral.telemetry.records import SPAN_KIND_NAMES, SpanRecord
+from corral.telemetry.redact import Redactor
+from corral.traces.models import COST_LIMIT
+
+_MAX_INT = 2**63 - 1
+_MAX_NAME = 10_000
+
+
+class SpanRow(TypedDict):
+    """One `spans` row, ready to insert."""
+
+    org_id: str
+    application_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    category: str
+    call_name: str
+    start_time: datetime
+    end_time: datetime
+    duration_ms: int
+    status: str
+    status_message: str
+    agent_name: str | None
+    tool_name: str | None
+    model: str | None
+    provider: str | None
+    end_user_id: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    attributes: dict[str, Any]
+    resource_attributes: dict[str, Any]
+    events: list[Any]
+
+
+def clean_text(text: str) -> str:
+    """PostgreSQL text holds neither NUL nor lone surrogates: replace both."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def clean(value: Any) -> Any:
+    """`clean_text` applied to every string of a JSON-compatible value, keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def _opt(text: str | None, limit: int = _MAX_NAME) -> str | None:
+    return None if text is None else clean_text(text[:limit])
+
+
+def _count(value: int | None) -> int | None:
+    return None if value is None else max(0, min(value, _MAX_INT))
+
+
+def _time(unix_nano: int) -> datetime:
+    return datetime.fromtimestamp(unix_nano // 1_000_000_000, UTC).replace(
+        microsecond=(unix_nano % 1_000_000_000) // 1000
+    )
+
+
+def build_rows(
+    spans: list[SpanRecord],
+    *,
+    org_id: str,
+    application_id: str,
+    redactor: Redactor,
+    catalog: PriceCatalog,
+) -> list[SpanRow]:
+    """Derive, price and redact each span. Normalization reads the raw attributes first."""
+    derived = [normalize(span) for span in spans]
+    redacted, _ = redactor.redact_spans(spans)
+    rows: list[SpanRow] = []
+    for span, fields in zip(redacted, derived, strict=True):
+        cost = cost_of(fields, catalog)
+        usd = cost.total_usd if isinstance(cost, Cost) and cost.total_usd < COST_LIMIT else None
+        kind = span["kind"]
+        rows.append(
+            {
+                "org_id": org_id,
+                "application_id": application_id,
+                "trace_id": span["trace_id"],
+                "span_id": span["span_id"],
+                "parent_span_id": span["parent_span_id"],
+                "name": clean_text(span["name"][:_MAX_NAME]),
+                "kind": SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else "unknown",
+                "category": fields["category"],
+                "call_name": clean_text(fields["call_name"][:_MAX_NAME]),
+                "start_time": _time(span["start_time_unix_nano"]),
+                "end_time": _time(span["end_time_unix_nano"]),
+                "duration_ms": span["duration_nanos"] // 1_000_000,
+                "status": fields["status"],
+                "status_message": clean_text(span["status_message"]),
+                "agent_name": _opt(fields["agent_name"]),
+                "tool_name": _opt(fields["tool_name"]),
+                "model": _opt(fields["model"]),
+                "provider": _opt(fields["provider"]),
+                "end_user_id": _opt(fields["end_user_id"]),
+                "input_tokens": _count(fields["input_tokens"]),
+                "output_tokens": _count(fields["output_tokens"]),
+                "cost_usd": usd,
+                "attributes": clean(span["attributes"]),
+                "resource_attributes": clean(span["resource_attributes"]),
+                "events": clean(list(span["events"])),
+            }
+        )
+    return rows
