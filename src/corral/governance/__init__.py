@@ -1,0 +1,1 @@
+"""Governance: policies and their versions, the per-application posture, bundles and decisions."""
