@@ -1,0 +1,1 @@
+"""Governance: policies, their templates, analysis and simulation, and decisions."""
