@@ -1,1 +1,2 @@
-"""Governance: policies and their versions, the per-application posture, bundles and decisions."""
+"""Governance: policies, their versions, templates, analysis and simulation; the per-application
+posture, bundles, decisions and their evidence."""
