@@ -29,6 +29,7 @@ from corral.api.routes import (
     orgs,
     otlp,
     policies,
+    policy_analysis,
     policy_exchange,
     policy_versions,
 )
@@ -148,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     errors.install(app)
     docs.install(app)
-    # policy_exchange before policies: `/api/policies/bundle` is not a policy id.
+    # The fixed /api/policies/… paths before `policies`: `bundle` or `templates` is no policy id.
     for module in (
         ops,
         auth,
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         end_users,
         otlp,
         policy_exchange,
+        policy_analysis,
         policies,
         policy_versions,
         decisions,

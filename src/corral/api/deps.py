@@ -23,7 +23,7 @@ CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Writes that happen elsewhere (the ingest writer task, the decision evidence's own short
 # transaction): the request itself only reads.
-_READ_ONLY_POSTS = frozenset({"/v1/traces", "/api/decisions"})
+_READ_ONLY_POSTS = frozenset({"/v1/traces", "/api/decisions", "/api/policies/simulate"})
 
 
 def reads_only(request: Request) -> bool:

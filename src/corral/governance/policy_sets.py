@@ -70,7 +70,8 @@ def _bundle_policy(record: PolicyRecord) -> dict[str, Any]:
     }
 
 
-def _engine_policy(record: PolicyRecord) -> Policy:
+def stored_policy(record: PolicyRecord, *, enabled: bool | None = None) -> Policy:
+    """The engine's value of a stored policy (`enabled` overrides the stored flag)."""
     return Policy(
         id=record.id,
         name=record.name,
@@ -79,7 +80,7 @@ def _engine_policy(record: PolicyRecord) -> Policy:
         action_config=record.action_config,
         priority=record.priority,
         applies_to=tuple(record.applies_to),
-        enabled=record.enabled,
+        enabled=record.enabled if enabled is None else enabled,
         shadow=record.shadow,
     )
 
@@ -173,7 +174,7 @@ class PolicySetCache:
             )
         )
         revision, bundle = build_bundle(application_id, counter, posture, records, changed_at)
-        policies = [_engine_policy(record) for record in records]
+        policies = [stored_policy(record) for record in records]
 
         def compile_set() -> PolicySet:
             # Not strict: a stored policy the engine now refuses stays in the set and fails as
