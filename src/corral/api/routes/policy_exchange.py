@@ -23,12 +23,16 @@ _BUNDLE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     304: {"description": "Not modified: the bundle still has the revision in If-None-Match."},
 }
+_DOCUMENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"format": {"type": "string"}, "policies": {"type": "array"}},
+}
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The policies, in the form `POST /api/policies/import` reads.",
         "content": {
-            "application/yaml": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": _DOCUMENT},
+            "application/json": {"schema": _DOCUMENT},
         },
     }
 }
@@ -36,8 +40,8 @@ _IMPORT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": _DOCUMENT},
+            "application/yaml": {"schema": _DOCUMENT},
         },
     }
 }
