@@ -231,7 +231,7 @@ async def test_a_broken_policy_can_still_be_switched_off(owner: ApiClient, app: 
     assert broken.json()["problems"][0]["field"] == "expression"
 
 
-async def test_versions_diff_and_restore(owner: ApiClient) -> None:
+async def test_versions_diff_and_restore(owner: ApiClient, app: FastAPI) -> None:
     created = await create(owner, expression='args.command.contains("rm -rf")')
     path = f"/api/policies/{created['id']}"
     await owner.patch(path, json={"expression": 'args.command.contains("rm")', "priority": 20})
@@ -268,6 +268,7 @@ async def test_versions_diff_and_restore(owner: ApiClient) -> None:
     assert (newest["change"], newest["restored_from"]) == ("restore", 1)
     stale = await owner.post(f"{path}/versions/2/restore", headers={"If-Match": '"3"'})
     assert stale.status_code == 412
+    assert (await audit_actions(app)).count("policy.restored") == 1
 
 
 async def test_deleted_policy_keeps_its_history_and_can_be_restored(owner: ApiClient) -> None:

@@ -264,14 +264,15 @@ async def record_span_decisions(
 def ingest_sink(
     sessions: async_sessionmaker[AsyncSession], metrics: Metrics
 ) -> Callable[[list[SpanRow]], Awaitable[None]]:
-    """The ingest writer: decision evidence first, then the spans.
+    """The ingest writer: the spans, then the decision evidence they carry.
 
-    Two transactions, because the span store owns its own. Evidence goes first as the record
-    that matters most; both writes are idempotent, so a batch written again is harmless.
+    Two transactions, because the span store owns its own. Spans go first: they hold the
+    `corral.decision.*` attributes themselves, so if recording the evidence rows fails the
+    evidence is still stored. Both writes are idempotent, so a batch written again is harmless.
     """
 
     async def write(rows: list[SpanRow]) -> None:
-        await record_span_decisions(sessions, rows, metrics)
         await write_spans(sessions, rows)
+        await record_span_decisions(sessions, rows, metrics)
 
     return write
