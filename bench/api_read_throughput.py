@@ -131,7 +131,13 @@ def _postgres_database(admin_url: str) -> Iterator[tuple[str, str]]:
 class Server:
     """The uvicorn process serving Corral; only this process is ever signalled."""
 
-    def __init__(self, data_dir: Path, database_url: str | None, loop: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None,
+        loop: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -156,6 +162,7 @@ class Server:
         }
         if database_url is not None:
             env["CORRAL_DATABASE_URL"] = database_url
+        env.update(extra_env or {})
         self.command = [
             sys.executable, "-m", "uvicorn", "bench.server_app:app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--loop", loop,

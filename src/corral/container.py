@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as redis_asyncio
+from redis import Redis as SyncRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from corral.core import secrets as server_secrets
@@ -21,16 +22,22 @@ from corral.core.passwords import PasswordHashing
 from corral.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
+from corral.governance.decisions import Decider
+from corral.governance.evidence import ingest_sink
+from corral.governance.policy_sets import PolicySetCache
+from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.services.accounts import AccountDeps
 from corral.loops import build_loop_specs
 from corral.telemetry.cost import PriceCatalog, default_catalog
 from corral.telemetry.ingest_queue import IngestQueue
 from corral.telemetry.redact import RedactionSettings, Redactor
 from corral.traces.ingest import SpanRow
-from corral.traces.store import write_spans
+from corral_sdk.policy import InMemoryThrottleStore, ThrottleStore
 
 INGEST_QUEUE_SPANS = 20_000
 INGEST_BATCH_SPANS = 500
+# A throttle token taken in Redis is on the decision path: a slow Redis fails closed quickly.
+THROTTLE_REDIS_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass
@@ -51,6 +58,9 @@ class Container:
     ingest: IngestQueue[SpanRow]
     redactor: Redactor
     price_catalog: PriceCatalog
+    policy_sets: PolicySetCache
+    decider: Decider
+    throttle_redis: SyncRedis | None
     started_monotonic: float
 
     async def aclose(self) -> None:
@@ -60,6 +70,8 @@ class Container:
             await self.rate_limiter.aclose()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.throttle_redis is not None:
+            self.throttle_redis.close()
         await self.engine.dispose()
 
 
@@ -103,6 +115,22 @@ def build_container(settings: Settings) -> Container:
             lease_seconds=settings.loops.leader_lease_seconds,
         )
 
+    # PolicySet.decide is synchronous, so the shared throttle store gets a synchronous client.
+    throttle_redis = (
+        SyncRedis.from_url(
+            settings.redis_url,
+            socket_timeout=THROTTLE_REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=THROTTLE_REDIS_TIMEOUT_SECONDS,
+        )
+        if settings.redis_url
+        else None
+    )
+    throttle_store: ThrottleStore = (
+        RedisThrottleStore(throttle_redis)
+        if throttle_redis is not None
+        else InMemoryThrottleStore()
+    )
+    policy_sets = PolicySetCache(throttle_store)
     idempotency = IdempotencyStore(sessions)
     probes = HealthProbes()
     specs = build_loop_specs(engine, sessions, idempotency, probes)
@@ -137,12 +165,17 @@ def build_container(settings: Settings) -> Container:
         loops=loops,
         probes=probes,
         ingest=IngestQueue(
-            lambda rows: write_spans(sessions, rows),
+            ingest_sink(sessions, metrics),
             max_items=INGEST_QUEUE_SPANS,
             batch_size=INGEST_BATCH_SPANS,
         ),
         redactor=Redactor(RedactionSettings()),
         price_catalog=default_catalog(),
+        policy_sets=policy_sets,
+        decider=Decider(
+            policy_sets, sessions, metrics, offload_throttles=throttle_redis is not None
+        ),
+        throttle_redis=throttle_redis,
         started_monotonic=time.monotonic(),
     )
 

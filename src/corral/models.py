@@ -5,6 +5,13 @@ from __future__ import annotations
 from corral.audit.models import AuditEvent
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
+from corral.governance.models import (
+    DecisionPolicy,
+    DecisionRecord,
+    GovernanceSettings,
+    PolicyRecord,
+    PolicyVersion,
+)
 from corral.identity.models import (
     ApiKey,
     Application,
@@ -23,11 +30,16 @@ __all__ = [
     "ApiKey",
     "Application",
     "AuditEvent",
+    "DecisionPolicy",
+    "DecisionRecord",
     "EndUser",
+    "GovernanceSettings",
     "IdempotencyRecord",
     "Invitation",
     "Membership",
     "Organization",
+    "PolicyRecord",
+    "PolicyVersion",
     "Span",
     "Trace",
     "User",

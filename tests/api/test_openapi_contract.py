@@ -216,6 +216,10 @@ class Corral:
             identity, "/api/api-keys", {"name": "contract", "scopes": self.scopes[:1]}
         )
 
+    def create_policy(self, identity: Identity) -> str:
+        body = {"name": f"contract-{self._serial}", "expression": "true", "action": "log"}
+        return self._create(identity, "/api/policies", body)
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -251,6 +255,9 @@ def _point_at_real_objects(
         ),
         "key_id": lambda: corral.create_key(identity),
         "end_user_id": lambda: corral.create_end_user(identity),
+        "policy_id": lambda: corral.create_policy(identity),
+        "version": lambda: "1",
+        "template_id": lambda: "block-shell-tools",
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

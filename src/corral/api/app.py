@@ -19,7 +19,20 @@ from corral.api.middleware import (
     RateLimitMiddleware,
     RequestContextMiddleware,
 )
-from corral.api.routes import api_keys, apps, auth, end_users, ops, orgs, otlp
+from corral.api.routes import (
+    api_keys,
+    apps,
+    auth,
+    decisions,
+    end_users,
+    ops,
+    orgs,
+    otlp,
+    policies,
+    policy_analysis,
+    policy_exchange,
+    policy_versions,
+)
 from corral.container import Container, build_container
 from corral.core import secrets as server_secrets
 from corral.core.db import transaction
@@ -136,7 +149,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     errors.install(app)
     docs.install(app)
-    for module in (ops, auth, orgs, apps, api_keys, end_users, otlp):
+    # The fixed /api/policies/… paths before `policies`: `bundle` or `templates` is no policy id.
+    for module in (
+        ops,
+        auth,
+        orgs,
+        apps,
+        api_keys,
+        end_users,
+        otlp,
+        policy_exchange,
+        policy_analysis,
+        policies,
+        policy_versions,
+        decisions,
+    ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))
     container.metrics.add_callback(lambda: _ingest_metrics(container))

@@ -21,8 +21,9 @@ SESSION_COOKIE = "corral_session"
 CSRF_COOKIE = "corral_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Writes that happen elsewhere (the ingest writer task): the request itself only reads.
-_READ_ONLY_POSTS = frozenset({"/v1/traces"})
+# Writes that happen elsewhere (the ingest writer task, the decision evidence's own short
+# transaction): the request itself only reads.
+_READ_ONLY_POSTS = frozenset({"/v1/traces", "/api/decisions", "/api/policies/simulate"})
 
 
 def reads_only(request: Request) -> bool:

@@ -18,13 +18,16 @@ from corral.core.errors import (
     ConfigError,
     Conflict,
     CorralError,
+    InvalidDefinition,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    PreconditionFailed,
     RateLimited,
     Unauthenticated,
     Unavailable,
+    UnsupportedMediaType,
 )
 from corral.telemetry.errors import MalformedPayload, UnsupportedEncoding
 
@@ -33,6 +36,8 @@ _log = structlog.get_logger(__name__)
 
 _STATUS: list[tuple[type[CorralError], int]] = [
     (PayloadTooLarge, 413),
+    (InvalidDefinition, 400),
+    (UnsupportedMediaType, 415),
     (MalformedPayload, 400),
     (UnsupportedEncoding, 415),
     (InvalidInput, 422),
@@ -40,6 +45,7 @@ _STATUS: list[tuple[type[CorralError], int]] = [
     (PermissionDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (PreconditionFailed, 412),
     (RateLimited, 429),
     (Unavailable, 503),
     (ConfigError, 500),

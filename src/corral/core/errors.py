@@ -6,11 +6,14 @@ Each error carries a stable machine-readable `code` that clients may rely on.
     CorralError
     ├── ConfigError              the server's configuration is unusable
     ├── InvalidInput             the caller sent something we refuse (→ 422 / 400)
+    │   ├── InvalidDefinition    a definition that does not compile, with its problems (→ 400)
+    │   ├── UnsupportedMediaType a body in a format the endpoint does not read (→ 415)
     │   └── PayloadTooLarge      (→ 413)
     ├── Unauthenticated          no or bad credentials (→ 401)
     ├── PermissionDenied         authenticated but not allowed (→ 403)
     ├── NotFound                 absent, or belongs to another tenant (→ 404)
     ├── Conflict                 clashes with the current state (→ 409)
+    ├── PreconditionFailed       a conditional request's condition does not hold (→ 412)
     ├── RateLimited              too many requests (→ 429)
     └── Unavailable              a dependency is down (→ 503)
 """
@@ -56,6 +59,18 @@ class InvalidInput(CorralError):
     title = "Invalid input"
 
 
+class InvalidDefinition(InvalidInput):
+    """A definition (a policy, …) that does not compile; `extra["problems"]` lists each one."""
+
+    code = "invalid_definition"
+    title = "Invalid definition"
+
+
+class UnsupportedMediaType(InvalidInput):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
     title = "Payload too large"
@@ -83,6 +98,11 @@ class NotFound(CorralError):
 class Conflict(CorralError):
     code = "conflict"
     title = "Conflict"
+
+
+class PreconditionFailed(CorralError):
+    code = "precondition_failed"
+    title = "Precondition failed"
 
 
 class RateLimited(CorralError):

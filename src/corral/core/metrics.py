@@ -64,6 +64,20 @@ class Metrics:
             "Requests let through unlimited because the rate limiter's store failed.",
             registry=self.registry,
         )
+        self.policy_decisions = Counter(
+            "corral_policy_decisions_total",
+            "Policy decisions by action and source: every decision of POST /api/decisions "
+            "(source api), and the evidence recorded from ingested spans (sdk, sidecar).",
+            ["action", "source"],
+            registry=self.registry,
+        )
+        self.policy_evaluation_errors = Counter(
+            "corral_policy_evaluation_errors_total",
+            "Policies that could not be evaluated in a server-side decision (each one fails "
+            "closed when its action enforces, and is skipped otherwise).",
+            ["source"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "corral_rate_limit_rejections_total",
             "Requests refused by the rate limiter.",
