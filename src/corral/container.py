@@ -30,8 +30,10 @@ from corral.identity.services.accounts import AccountDeps
 from corral.loops import build_loop_specs
 from corral.telemetry.cost import PriceCatalog, default_catalog
 from corral.telemetry.ingest_queue import IngestQueue
-from corral.telemetry.redact import RedactionSettings, Redactor
+from corral.telemetry.redact import Redactor
 from corral.traces.ingest import SpanRow
+from corral.traces.ingest_config import IngestConfigCache, IngestDefaults
+from corral.traces.ingest_stats import IngestStats
 from corral_sdk.policy import InMemoryThrottleStore, ThrottleStore
 
 INGEST_QUEUE_SPANS = 20_000
@@ -56,6 +58,8 @@ class Container:
     loops: LoopRunner
     probes: HealthProbes
     ingest: IngestQueue[SpanRow]
+    ingest_config: IngestConfigCache
+    ingest_stats: IngestStats
     redactor: Redactor
     price_catalog: PriceCatalog
     policy_sets: PolicySetCache
@@ -133,7 +137,24 @@ def build_container(settings: Settings) -> Container:
     policy_sets = PolicySetCache(throttle_store)
     idempotency = IdempotencyStore(sessions)
     probes = HealthProbes()
-    specs = build_loop_specs(engine, sessions, idempotency, probes)
+    telemetry = settings.telemetry
+    ingest_config = IngestConfigCache(
+        IngestDefaults(
+            sampling_rate=telemetry.sampling_rate,
+            token_threshold=telemetry.sampling_token_threshold,
+            retention_days=telemetry.trace_retention_days,
+        ),
+        # Derived per application (HMAC), so the signing key itself never redacts anything.
+        hash_secret=secrets_.signing_keys[0],
+        ttl_seconds=telemetry.ingest_settings_cache_seconds,
+    )
+    specs = build_loop_specs(
+        engine,
+        sessions,
+        idempotency,
+        probes,
+        trace_retention_days=settings.telemetry.trace_retention_days,
+    )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
         raise ConfigError(
@@ -169,7 +190,9 @@ def build_container(settings: Settings) -> Container:
             max_items=INGEST_QUEUE_SPANS,
             batch_size=INGEST_BATCH_SPANS,
         ),
-        redactor=Redactor(RedactionSettings()),
+        ingest_config=ingest_config,
+        ingest_stats=IngestStats(),
+        redactor=ingest_config.default_redactor,
         price_catalog=default_catalog(),
         policy_sets=policy_sets,
         decider=Decider(

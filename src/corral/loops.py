@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.identity.services.accounts import purge_expired_sessions
+from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
 
@@ -22,6 +25,8 @@ def build_loop_specs(
     sessions: async_sessionmaker[AsyncSession],
     idempotency: IdempotencyStore,
     probes: HealthProbes,
+    *,
+    trace_retention_days: int,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -44,6 +49,13 @@ def build_loop_specs(
         if removed:
             _log.info("loop.idempotency_cleanup", removed=removed)
 
+    async def trace_retention() -> None:
+        report = await enforce_retention(
+            engine, sessions, default_days=trace_retention_days, now=utcnow()
+        )
+        if report.did_anything:
+            _log.info("loop.trace_retention", **dataclasses.asdict(report))
+
     return [
         LoopSpec(
             name="database_probe",
@@ -63,6 +75,14 @@ def build_loop_specs(
             description="Deletes idempotency records older than their retention.",
             interval_seconds=600.0,
             run=idempotency_cleanup,
+            leader_only=True,
+        ),
+        LoopSpec(
+            name="trace_retention",
+            description="Deletes spans and traces past their retention in bounded batches; on "
+            "PostgreSQL also creates daily span partitions ahead and drops expired ones.",
+            interval_seconds=300.0,
+            run=trace_retention,
             leader_only=True,
         ),
     ]

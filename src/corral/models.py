@@ -22,7 +22,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
-from corral.traces.models import Span, Trace
+from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
 
 metadata = Base.metadata
 
@@ -35,8 +35,10 @@ __all__ = [
     "EndUser",
     "GovernanceSettings",
     "IdempotencyRecord",
+    "IngestSettings",
     "Invitation",
     "Membership",
+    "ModelPriceOverride",
     "Organization",
     "PolicyRecord",
     "PolicyVersion",

@@ -30,9 +30,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +39,6 @@ import httpx2
 import psycopg
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -54,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 from corral.api.app import create_app
 from tests.clients import PASSWORD
 from tests.conftest import make_settings
+from tests.servers import ThreadedServer
 from tests.services import postgres_url
 
 ApiCase = schemathesis.Case[Any]
@@ -68,7 +65,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 FUZZ_EXAMPLES = 25
-_STARTUP_TIMEOUT_SECONDS = 30.0
 _USER_EMAIL = "contract@example.com"
 _MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
@@ -97,35 +93,6 @@ def _config(*, coverage: bool) -> schemathesis.Config:
             "phases": phases,
         }
     )
-
-
-class _ThreadedServer:
-    """uvicorn serving the app from a daemon thread, on a socket bound before start."""
-
-    def __init__(self, app: Any) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        port = self._socket.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    def __enter__(self) -> _ThreadedServer:
-        self._thread.start()
-        deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start; see the captured log")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(_STARTUP_TIMEOUT_SECONDS)
-        self._socket.close()
 
 
 @dataclass
@@ -308,7 +275,7 @@ def corral(
         url = f"{url}/{database}"
     app = create_app(make_settings(data_dir, url, auth={"seed_dev": True}))
     try:
-        with _ThreadedServer(app) as server:
+        with ThreadedServer(app) as server:
             running = Corral(server.base_url)
             try:
                 yield running

@@ -172,7 +172,10 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
         tmp_path,
         "postgresql://corral@127.0.0.1:1/corral",
         auto_migrate=False,
-        loops={"enabled": True, "disabled": ["session_cleanup", "idempotency_cleanup"]},
+        loops={
+            "enabled": True,
+            "disabled": ["session_cleanup", "idempotency_cleanup", "trace_retention"],
+        },
     )
     # Captured rather than rendered: the failing probe logs a traceback on every iteration.
     with capture_logs() as logs:
@@ -205,7 +208,9 @@ async def test_ready_checks_database_and_migrations(client: ApiClient) -> None:
 
 async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(
-        tmp_path, database_url, loops={"enabled": True, "disabled": ["idempotency_cleanup"]}
+        tmp_path,
+        database_url,
+        loops={"enabled": True, "disabled": ["idempotency_cleanup", "trace_retention"]},
     )
     async with running(settings) as (app, client):
         container = container_of(app)
@@ -343,7 +348,12 @@ async def test_metrics_are_prometheus_text_with_route_templates(
     names = {s.name for s in parsed}
     assert {"corral_db_pool_connections_in_use", "corral_db_pool_size"} <= names
     healthy = {s.labels["loop"] for s in parsed if s.name == "corral_loop_healthy"}
-    assert healthy == {"database_probe", "session_cleanup", "idempotency_cleanup"}
+    assert healthy == {
+        "database_probe",
+        "session_cleanup",
+        "idempotency_cleanup",
+        "trace_retention",
+    }
     assert "corral_rate_limit_rejections_total" in names
 
 

@@ -13,6 +13,7 @@ from corral.telemetry.cost import (
     Cost,
     ModelPrice,
     PriceCatalog,
+    PriceOverrides,
     Unpriced,
     compute_cost,
     cost_of,
@@ -220,3 +221,30 @@ def test_catalog_from_custom_json() -> None:
         "acme/m1",
         "m1",
     ]
+
+
+def test_normalized_overrides_match_like_a_plain_mapping() -> None:
+    price = ModelPrice(input=Decimal(1), output=Decimal(2))
+    catalog = default_catalog()
+    plain = catalog.resolve("openai/GPT-4o-2024-08-06", {"GPT-4o": price})
+    normalized = catalog.resolve("openai/GPT-4o-2024-08-06", PriceOverrides.of({"GPT-4o": price}))
+    assert plain == normalized == ("gpt-4o", price, "override")
+
+
+def test_catalog_entries_carry_their_source_and_date() -> None:
+    catalog = default_catalog()
+    gpt = next(e for e in catalog.entries if e.model == "gpt-4o")
+    assert gpt.provider == "openai"
+    assert gpt.source is not None
+    assert gpt.source.startswith("https://")
+    assert gpt.as_of is not None
+    assert catalog.as_of == max(e.as_of for e in catalog.entries if e.as_of)
+    assert len({e.model for e in catalog.entries}) == len(catalog.entries)
+
+
+def test_provider_labels_are_bounded() -> None:
+    catalog = default_catalog()
+    assert catalog.provider_label("openai") == "openai"
+    assert catalog.provider_label("together") == "together"  # a catalog provider
+    assert catalog.provider_label("my-own-gateway-42") == "other"
+    assert catalog.provider_label(None) == "none"

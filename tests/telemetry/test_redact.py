@@ -292,3 +292,94 @@ def test_checksums() -> None:
     assert iban_valid("GB82 WEST 1234 5698 7654 32")
     assert not iban_valid("GB82 WEST 1234 5698 7654 33")
     assert not iban_valid("GB82")
+
+
+def test_key_patterns_ending_with_a_star_are_prefixes() -> None:
+    secret = "ghp_" + an(36)
+    record = _span(
+        {
+            "gen_ai.prompt.0.content": "mail jane@example.com",
+            "gen_ai.prompt.1.content": f"t={secret}",
+            "gen_ai.prompt.1.role": "user",
+            "gen_ai.completion.0.content": "call jane@example.com",
+            "debug.trace.raw": f"t={secret}",
+            "debugger": f"t={secret}",
+        }
+    )
+    settings = RedactionSettings(
+        allowlist=frozenset({"debug.*"}),
+        key_actions={
+            "gen_ai.prompt.*": "delete",
+            "gen_ai.prompt.1.*": "redact",
+            "gen_ai.prompt.1.role": "mask",
+        },
+    )
+    out = Redactor(settings).redact_span(record).span["attributes"]
+    assert out == {
+        # The longest prefix wins, and an exact key wins over every prefix.
+        "gen_ai.prompt.1.content": "[REDACTED:attribute]",
+        "gen_ai.prompt.1.role": "****",
+        "gen_ai.completion.0.content": "call [REDACTED:email]",
+        "debug.trace.raw": f"t={secret}",
+        "debugger": "t=[REDACTED:github_pat]",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        (RedactionSettings(pii_entities=frozenset({"jwt"})), "not PII detectors"),
+        (RedactionSettings(disabled_detectors=frozenset({"nope"})), "disabled_detectors"),
+        (RedactionSettings(actions={"secrets": "redact"}), "unknown detectors or kinds"),
+        (RedactionSettings(key_actions={"k": "shred"}), "unknown actions"),  # type: ignore[dict-item]
+        (RedactionSettings(allowlist=frozenset({"*"})), "bare `*`"),
+        (RedactionSettings(allowlist=frozenset({"a*b"})), "last character"),
+        (RedactionSettings(allowlist=frozenset(str(i) for i in range(300))), "at most"),
+    ],
+)
+def test_settings_problems_are_reported_before_compiling(
+    settings: RedactionSettings, problem: str
+) -> None:
+    problems = redact.settings_problems(settings)
+    assert any(problem in p for p in problems), problems
+    with pytest.raises(ValueError, match=problem.replace("`", "").split()[0]):
+        Redactor(settings)
+
+
+def test_good_settings_have_no_problems() -> None:
+    settings = RedactionSettings(
+        actions={"pii": "mask", "github_pat": "delete"},
+        key_actions={"gen_ai.prompt.*": "hash"},
+        pii_entities=frozenset({"email", "phone"}),
+        hash_key=HASH_KEY,
+    )
+    assert redact.settings_problems(settings) == []
+    assert redact.uses_hash(settings)
+    assert not redact.uses_hash(RedactionSettings())
+
+
+def test_a_batch_tells_which_spans_redaction_changed() -> None:
+    secret = "ghp_" + an(36)
+    message = request(
+        [
+            span(attributes={"plain": "nothing"}, span_id=b"\x00" * 7 + b"\x01"),
+            span(attributes={"token": secret}, span_id=b"\x00" * 7 + b"\x02"),
+            span(attributes={"plain": "nothing"}, span_id=b"\x00" * 7 + b"\x03"),
+        ]
+    )
+    records = decode_protobuf(message.SerializeToString()).spans
+    batch = Redactor(RedactionSettings()).redact_batch(records)
+    assert batch.changed == [False, True, False]
+    assert batch.counts == {"github_pat": 1}
+
+    # A secret in the shared resource changes every span of that resource.
+    with_resource = request([span(span_id=bytes([0] * 7 + [i])) for i in (1, 2)])
+    shared = decode_protobuf(with_resource.SerializeToString()).spans
+    resource = {"deploy.token": secret}
+    shared = [{**record, "resource_attributes": resource} for record in shared]  # type: ignore[typeddict-item]
+    batch = Redactor(RedactionSettings()).redact_batch(shared)
+    assert batch.changed == [True, True]
+    assert batch.counts == {"github_pat": 1}
+    off = Redactor(RedactionSettings(enabled=False)).redact_batch(shared)
+    assert off.changed == [False, False]
+    assert off.spans == shared

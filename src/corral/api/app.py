@@ -25,6 +25,7 @@ from corral.api.routes import (
     auth,
     decisions,
     end_users,
+    ingest_settings,
     ops,
     orgs,
     otlp,
@@ -32,6 +33,8 @@ from corral.api.routes import (
     policy_analysis,
     policy_exchange,
     policy_versions,
+    prices,
+    traces,
 )
 from corral.container import Container, build_container
 from corral.core import secrets as server_secrets
@@ -65,18 +68,36 @@ def _loop_metrics(container: Container) -> Iterable[GaugeMetricFamily]:
 
 def _ingest_metrics(container: Container) -> Iterable[Metric]:
     queue = container.ingest
+    stats = container.ingest_stats
     depth = GaugeMetricFamily("corral_ingest_queue_depth", "Spans waiting to be written.")
     depth.add_metric([], float(queue.depth))
     spans = CounterMetricFamily(
         "corral_ingest_spans",
-        "Spans by outcome: accepted (queued), rejected (invalid) or dropped (queue full or "
-        "write failed).",
+        "Spans by outcome: accepted (queued), rejected (invalid), dropped (queue full or "
+        "write failed) or sampled_out (not kept by sampling).",
         labels=["outcome"],
     )
     spans.add_metric(["accepted"], float(queue.accepted))
     spans.add_metric(["rejected"], float(queue.rejected))
     spans.add_metric(["dropped"], float(queue.dropped))
-    return [depth, spans]
+    spans.add_metric(["sampled_out"], float(stats.sampled_out))
+    unknown = CounterMetricFamily(
+        "corral_ingest_unknown_model",
+        "Model-call spans with token usage but no price (unknown model), by provider "
+        "(`other` for a provider name Corral does not know, `none` when absent).",
+        labels=["provider"],
+    )
+    for provider, count in sorted(stats.unknown_models.items()):
+        unknown.add_metric([provider], float(count))
+    redactions = CounterMetricFamily(
+        "corral_ingest_redactions",
+        "Values redacted at ingest, by detector (`key_action` for per-key actions, "
+        "`truncated` for values cut to the scan limit).",
+        labels=["detector"],
+    )
+    for detector, count in sorted(stats.redactions.items()):
+        redactions.add_metric([detector], float(count))
+    return [depth, spans, unknown, redactions]
 
 
 def render_banner(seed: DevSeed, settings: Settings) -> str:
@@ -158,6 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys,
         end_users,
         otlp,
+        traces,
+        ingest_settings,
+        prices,
         policy_exchange,
         policy_analysis,
         policies,

@@ -153,6 +153,35 @@ class LoopSettings(BaseSettings):
     _split = field_validator("disabled", mode="before")(_split_commas)
 
 
+class TelemetrySettings(BaseSettings):
+    """Trace ingest: sampling and retention (applications may override both through the API)."""
+
+    model_config = _section("CORRAL_")
+
+    sampling_rate: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of traces kept at ingest (deterministic per trace id). Error spans, "
+        "spans carrying a policy decision and spans above the token threshold are always kept.",
+    )
+    sampling_token_threshold: int = Field(
+        5000,
+        ge=0,
+        description="Spans whose total token count is above this are always kept by sampling.",
+    )
+    trace_retention_days: int = Field(
+        30, ge=0, le=36500, description="Days spans and traces are kept; 0 keeps them forever."
+    )
+    ingest_settings_cache_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long a replica uses an application's cached ingest settings before "
+        "checking their revision again (changes made on the same replica apply at once).",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -197,6 +226,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     loops: LoopSettings = Field(default_factory=LoopSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
 

@@ -53,6 +53,14 @@ class ModelPrice:
         )
 
 
+class PriceOverrides(dict[str, ModelPrice]):
+    """Overrides keyed by lowercased, stripped model name: normalized once, not per span."""
+
+    @classmethod
+    def of(cls, prices: Mapping[str, ModelPrice]) -> PriceOverrides:
+        return cls({name.strip().lower(): price for name, price in prices.items()})
+
+
 class Cost(NamedTuple):
     """The price of one call in USD, split by token kind (a tuple: built once per model call)."""
 
@@ -71,26 +79,94 @@ class Unpriced(NamedTuple):
     reason: UnpricedReason
 
 
+KNOWN_PROVIDERS = frozenset(
+    {
+        "anthropic",
+        "aws.bedrock",
+        "azure.ai.inference",
+        "azure.ai.openai",
+        "cohere",
+        "deepseek",
+        "gcp.gemini",
+        "gcp.gen_ai",
+        "gcp.vertex_ai",
+        "groq",
+        "ibm.watsonx.ai",
+        "mistral_ai",
+        "openai",
+        "perplexity",
+        "x_ai",
+    }
+)
+"""The GenAI semantic conventions' `gen_ai.provider.name` values: the only provider names used
+as metric labels (with the catalog's own), so that free-text provider names cannot grow a
+metric's series without bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """One model of the vendored catalog, with where its price comes from."""
+
+    model: str
+    provider: str | None
+    price: ModelPrice
+    aliases: tuple[str, ...] = ()
+    source: str | None = None
+    as_of: str | None = None
+    note: str | None = None
+
+
 class PriceCatalog:
     """Model prices keyed by normalized model name, with aliases folded in."""
 
-    def __init__(self, prices: Mapping[str, ModelPrice], strip_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, ModelPrice],
+        strip_prefixes: tuple[str, ...],
+        entries: tuple[CatalogEntry, ...] = (),
+    ) -> None:
         self._prices = {name.strip().lower(): price for name, price in prices.items()}
         self._prefixes = tuple(p.lower() for p in strip_prefixes)
         self._resolved: dict[str, tuple[str, ModelPrice] | None] = {}
+        self.entries = entries
+        self._providers = KNOWN_PROVIDERS | {e.provider for e in entries if e.provider}
 
     @classmethod
     def from_json(cls, data: bytes) -> PriceCatalog:
         """Load the catalog format of the packaged `prices.json`."""
         doc = orjson.loads(data)
         prices: dict[str, ModelPrice] = {}
+        entries: list[CatalogEntry] = []
         for name, entry in doc["models"].items():
             price = ModelPrice.from_mapping(
                 {k: entry.get(k) for k in ("input", "output", "cache_read", "cache_write")}
             )
-            for key in (name, *entry.get("aliases", ())):
+            aliases = tuple(entry.get("aliases", ()))
+            for key in (name, *aliases):
                 prices[key] = price
-        return cls(prices, tuple(doc.get("strip_prefixes", ())))
+            entries.append(
+                CatalogEntry(
+                    model=name,
+                    provider=entry.get("provider"),
+                    price=price,
+                    aliases=aliases,
+                    source=entry.get("source"),
+                    as_of=entry.get("as_of"),
+                    note=entry.get("note"),
+                )
+            )
+        return cls(prices, tuple(doc.get("strip_prefixes", ())), tuple(entries))
+
+    @property
+    def as_of(self) -> str | None:
+        """The most recent month any entry was checked against its source."""
+        return max((e.as_of for e in self.entries if e.as_of), default=None)
+
+    def provider_label(self, provider: str | None) -> str:
+        """A bounded metric label for a provider name taken from a span."""
+        if not provider:
+            return "none"
+        return provider if provider in self._providers else "other"
 
     def __len__(self) -> int:
         return len(self._prices)
@@ -117,7 +193,11 @@ class PriceCatalog:
     ) -> tuple[str, ModelPrice, Literal["override", "catalog"]] | None:
         """Find the price for `model`; overrides win over the catalog at every step."""
         if overrides:
-            lowered = {k.strip().lower(): v for k, v in overrides.items()}
+            lowered = (
+                overrides
+                if isinstance(overrides, PriceOverrides)
+                else {k.strip().lower(): v for k, v in overrides.items()}
+            )
             for name in self.candidates(model):
                 if name in lowered:
                     return name, lowered[name], "override"

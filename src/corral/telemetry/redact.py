@@ -40,9 +40,21 @@ TRUNCATED = "truncated"
 _MIN_MATCH_CHARS = 6
 
 
+ACTIONS: tuple[Action, ...] = ("redact", "mask", "hash", "delete")
+DETECTOR_KINDS = ("credential", "pii")
+PII_DETECTOR_IDS = frozenset(d.id for d in ALL_DETECTORS if d.kind == "pii")
+MAX_KEY_PATTERNS = 256
+MAX_KEY_PATTERN_CHARS = 256
+
+
 @dataclass(frozen=True, slots=True)
 class RedactionSettings:
-    """Per-application redaction configuration."""
+    """Per-application redaction configuration.
+
+    Keys in `allowlist` and `key_actions` are exact attribute keys, or prefixes when they end
+    with `*` (`gen_ai.prompt.*` covers `gen_ai.prompt.0.content`); an exact key wins over a
+    prefix, and a longer prefix over a shorter one.
+    """
 
     enabled: bool = True
     # Attribute keys never scanned nor changed (e.g. `gen_ai.request.model`).
@@ -66,6 +78,14 @@ class RedactionResult:
     """Matches replaced per detector id (plus `truncated`), for metrics."""
 
 
+@dataclass(frozen=True, slots=True)
+class RedactedBatch:
+    spans: list[SpanRecord]
+    counts: dict[str, int]
+    changed: list[bool]
+    """Per span: whether redaction replaced or removed anything in it (or in its resource)."""
+
+
 class _Delete(Exception):
     """A value matched a detector whose action is `delete`: drop the whole attribute."""
 
@@ -74,12 +94,17 @@ class Redactor:
     """Applies one `RedactionSettings` to spans; build once per settings version and reuse."""
 
     def __init__(self, settings: RedactionSettings) -> None:
-        unknown = (set(settings.pii_entities) | set(settings.disabled_detectors)) - {
-            d.id for d in ALL_DETECTORS
-        }
-        if unknown:
-            raise ValueError(f"unknown detectors: {sorted(unknown)}")
+        problems = settings_problems(settings)
+        if problems:
+            raise ValueError("; ".join(problems))
         self._settings = settings
+        self._allow_exact, self._allow_prefixes = _split_patterns(settings.allowlist)
+        exact_actions, _ = _split_patterns(settings.key_actions)
+        self._key_exact = {key: settings.key_actions[key] for key in exact_actions}
+        self._key_prefixes = sorted(
+            ((key[:-1], action) for key, action in settings.key_actions.items() if key[-1:] == "*"),
+            key=lambda item: -len(item[0]),
+        )
         self._detectors = [
             d
             for d in ALL_DETECTORS
@@ -92,8 +117,7 @@ class Redactor:
             settings.actions.get(d.id) or settings.actions.get(d.kind) or settings.default_action
             for d in self._detectors
         ]
-        uses_hash = "hash" in self._actions or "hash" in settings.key_actions.values()
-        if uses_hash and not settings.hash_key:
+        if uses_hash(settings) and not settings.hash_key:
             raise ValueError("the hash action needs a hash_key")
 
     @property
@@ -105,15 +129,28 @@ class Redactor:
         if not self._settings.enabled:
             return RedactionResult(span, {})
         counts: Counter[str] = Counter()
-        return RedactionResult(self._span(span, counts, {}), dict(counts))
+        redacted, _ = self._span(span, counts, {})
+        return RedactionResult(redacted, dict(counts))
 
     def redact_spans(self, spans: Iterable[SpanRecord]) -> tuple[list[SpanRecord], dict[str, int]]:
         """Redact a batch; resource attributes shared by many spans are redacted once."""
+        batch = self.redact_batch(spans)
+        return batch.spans, batch.counts
+
+    def redact_batch(self, spans: Iterable[SpanRecord]) -> RedactedBatch:
+        """Like `redact_spans`, also telling which spans redaction changed."""
         if not self._settings.enabled:
-            return list(spans), {}
+            kept = list(spans)
+            return RedactedBatch(kept, {}, [False] * len(kept))
         counts: Counter[str] = Counter()
-        shared: dict[int, Attributes] = {}
-        return [self._span(span, counts, shared) for span in spans], dict(counts)
+        shared: dict[int, tuple[Attributes, bool]] = {}
+        out: list[SpanRecord] = []
+        changed: list[bool] = []
+        for span in spans:
+            redacted, touched = self._span(span, counts, shared)
+            out.append(redacted)
+            changed.append(touched)
+        return RedactedBatch(out, dict(counts), changed)
 
     def redact_text(self, text: str, counts: Counter[str]) -> str | None:
         """The text with every match replaced; None when a `delete` detector matched."""
@@ -124,13 +161,16 @@ class Redactor:
 
     def redact_attributes(self, attrs: Attributes, counts: Counter[str]) -> Attributes:
         out: Attributes = {}
-        allowlist = self._settings.allowlist
-        key_actions = self._settings.key_actions
+        allowlist = self._allow_exact
+        allow_prefixes = self._allow_prefixes
+        key_actions = self._key_exact
         for key, value in attrs.items():
-            if key in allowlist:
+            if key in allowlist or (allow_prefixes and key.startswith(allow_prefixes)):
                 out[key] = value
                 continue
             action = key_actions.get(key)
+            if action is None and self._key_prefixes:
+                action = self._prefix_action(key)
             try:
                 if action is not None:
                     counts[f"key:{key}"] += 1
@@ -141,29 +181,42 @@ class Redactor:
                 continue
         return out
 
+    def _prefix_action(self, key: str) -> Action | None:
+        for prefix, action in self._key_prefixes:
+            if key.startswith(prefix):
+                return action
+        return None
+
     def _span(
-        self, span: SpanRecord, counts: Counter[str], shared: dict[int, Attributes]
-    ) -> SpanRecord:
+        self,
+        span: SpanRecord,
+        counts: Counter[str],
+        shared: dict[int, tuple[Attributes, bool]],
+    ) -> tuple[SpanRecord, bool]:
+        found: Counter[str] = Counter()
         resource = span["resource_attributes"]
-        redacted_resource = shared.get(id(resource))
-        if redacted_resource is None:
-            redacted_resource = self.redact_attributes(resource, counts)
-            shared[id(resource)] = redacted_resource
+        cached = shared.get(id(resource))
+        if cached is None:
+            redacted_resource = self.redact_attributes(resource, found)
+            cached = shared[id(resource)] = (redacted_resource, bool(found))
         message = span["status_message"]
-        return {
+        record: SpanRecord = {
             **span,
-            "attributes": self.redact_attributes(span["attributes"], counts),
-            "resource_attributes": redacted_resource,
-            "status_message": (self.redact_text(message, counts) or "") if message else "",
+            "attributes": self.redact_attributes(span["attributes"], found),
+            "resource_attributes": cached[0],
+            "status_message": (self.redact_text(message, found) or "") if message else "",
             "events": [
-                {**e, "attributes": self.redact_attributes(e["attributes"], counts)}
+                {**e, "attributes": self.redact_attributes(e["attributes"], found)}
                 for e in span["events"]
             ],
             "links": [
-                {**link, "attributes": self.redact_attributes(link["attributes"], counts)}
+                {**link, "attributes": self.redact_attributes(link["attributes"], found)}
                 for link in span["links"]
             ],
         }
+        if found:
+            counts.update(found)
+        return record, cached[1] or bool(found)
 
     def _value(self, value: AttributeValue, counts: Counter[str]) -> AttributeValue:
         if type(value) is str:
@@ -238,3 +291,52 @@ class Redactor:
             assert key is not None
             return "hash:" + hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
         raise _Delete
+
+
+def uses_hash(settings: RedactionSettings) -> bool:
+    """Whether any action of `settings` is `hash` (and so needs a `hash_key`)."""
+    return (
+        settings.default_action == "hash"
+        or "hash" in settings.actions.values()
+        or "hash" in settings.key_actions.values()
+    )
+
+
+def settings_problems(settings: RedactionSettings) -> list[str]:
+    """What is wrong with `settings`, without compiling anything (cheap enough for an API)."""
+    problems: list[str] = []
+    known = {d.id for d in ALL_DETECTORS}
+    not_pii = sorted(set(settings.pii_entities) - PII_DETECTOR_IDS)
+    if not_pii:
+        problems.append(f"unknown detectors in pii_entities (not PII detectors): {not_pii}")
+    unknown = sorted(set(settings.disabled_detectors) - known)
+    if unknown:
+        problems.append(f"unknown detectors in disabled_detectors: {unknown}")
+    unknown_targets = sorted(set(settings.actions) - known - set(DETECTOR_KINDS))
+    if unknown_targets:
+        problems.append(f"actions name unknown detectors or kinds: {unknown_targets}")
+    every_action = [
+        settings.default_action,
+        *settings.actions.values(),
+        *settings.key_actions.values(),
+    ]
+    bad_actions = sorted({str(a) for a in every_action if a not in ACTIONS})
+    if bad_actions:
+        problems.append(f"unknown actions {bad_actions}; use one of {list(ACTIONS)}")
+    for name, keys in (("allowlist", settings.allowlist), ("key_actions", settings.key_actions)):
+        if len(keys) > MAX_KEY_PATTERNS:
+            problems.append(f"{name} holds at most {MAX_KEY_PATTERNS} keys")
+        if any(not key or key == "*" or len(key) > MAX_KEY_PATTERN_CHARS for key in keys):
+            problems.append(
+                f"{name} keys are 1-{MAX_KEY_PATTERN_CHARS} characters and not a bare `*`"
+            )
+        if any("*" in key[:-1] for key in keys):
+            problems.append(f"{name} keys may hold `*` only as their last character")
+    return problems
+
+
+def _split_patterns(keys: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Exact keys, and the prefixes of keys ending with `*`."""
+    exact = frozenset(k for k in keys if k[-1:] != "*")
+    prefixes = tuple(k[:-1] for k in keys if k[-1:] == "*")
+    return exact, prefixes

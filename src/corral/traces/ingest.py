@@ -1,19 +1,24 @@
-"""Decoded spans → storable rows: normalize, cost, redact, and make every string storable."""
+"""Decoded spans → storable rows: normalize, sample, cost, redact, make every string storable."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from corral.telemetry.cost import Cost, PriceCatalog, cost_of
-from corral.telemetry.normalize import normalize
+from corral.telemetry.cost import Cost, PriceCatalog, Unpriced, cost_of
+from corral.telemetry.normalize import Derived, normalize
 from corral.telemetry.records import SPAN_KIND_NAMES, SpanRecord
-from corral.telemetry.redact import Redactor
+from corral.telemetry.sampling import keep
+from corral.traces.ingest_config import IngestConfig
 from corral.traces.models import COST_LIMIT
 
 _MAX_INT = 2**63 - 1
 _MAX_NAME = 10_000
+DECISION_ACTION = "corral.decision.action"
+"""Set by the SDK on every call that was not a plain allow: evidence sampling never drops."""
 
 
 class SpanRow(TypedDict):
@@ -80,49 +85,90 @@ def _time(unix_nano: int) -> datetime:
     )
 
 
+@dataclass(slots=True)
+class BuiltRows:
+    """Rows to store, and what happened on the way (for metrics)."""
+
+    rows: list[SpanRow] = field(default_factory=list)
+    sampled_out: int = 0
+    unknown_models: Counter[str] = field(default_factory=Counter)
+    """Spans priced `unknown_model`, by bounded provider label."""
+    redactions: dict[str, int] = field(default_factory=dict)
+
+
 def build_rows(
     spans: list[SpanRecord],
     *,
     org_id: str,
     application_id: str,
-    redactor: Redactor,
+    config: IngestConfig,
     catalog: PriceCatalog,
-) -> list[SpanRow]:
-    """Derive, price and redact each span. Normalization reads the raw attributes first."""
-    derived = [normalize(span) for span in spans]
-    redacted, _ = redactor.redact_spans(spans)
-    rows: list[SpanRow] = []
-    for span, fields in zip(redacted, derived, strict=True):
-        cost = cost_of(fields, catalog)
+) -> BuiltRows:
+    """Sample, price and redact each span. Sampling and cost read the attributes as sent."""
+    built = BuiltRows()
+    kept: list[SpanRecord] = []
+    kept_fields: list[Derived] = []
+    for span in spans:
+        fields = normalize(span)
+        if not keep(
+            span["trace_id"],
+            config.sampling_rate,
+            has_error=fields["status"] == "error",
+            has_decision=DECISION_ACTION in span["attributes"],
+            total_tokens=fields["total_tokens"],
+            token_threshold=config.token_threshold,
+        ):
+            built.sampled_out += 1
+            continue
+        kept.append(span)
+        kept_fields.append(fields)
+    redacted = config.redactor.redact_batch(kept)
+    built.redactions = redacted.counts
+    for span, fields, changed in zip(redacted.spans, kept_fields, redacted.changed, strict=True):
+        cost = cost_of(fields, catalog, config.price_overrides)
+        if isinstance(cost, Unpriced) and cost.reason == "unknown_model":
+            built.unknown_models[catalog.provider_label(fields["provider"])] += 1
         usd = cost.total_usd if isinstance(cost, Cost) and cost.total_usd < COST_LIMIT else None
-        kind = span["kind"]
-        rows.append(
-            {
-                "org_id": org_id,
-                "application_id": application_id,
-                "trace_id": span["trace_id"],
-                "span_id": span["span_id"],
-                "parent_span_id": span["parent_span_id"],
-                "name": clean_text(span["name"][:_MAX_NAME]),
-                "kind": SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else "unknown",
-                "category": fields["category"],
-                "call_name": clean_text(fields["call_name"][:_MAX_NAME]),
-                "start_time": _time(span["start_time_unix_nano"]),
-                "end_time": _time(span["end_time_unix_nano"]),
-                "duration_ms": span["duration_nanos"] // 1_000_000,
-                "status": fields["status"],
-                "status_message": clean_text(span["status_message"]),
-                "agent_name": _opt(fields["agent_name"]),
-                "tool_name": _opt(fields["tool_name"]),
-                "model": _opt(fields["model"]),
-                "provider": _opt(fields["provider"]),
-                "end_user_id": _opt(fields["end_user_id"]),
-                "input_tokens": _count(fields["input_tokens"]),
-                "output_tokens": _count(fields["output_tokens"]),
-                "cost_usd": usd,
-                "attributes": clean(span["attributes"]),
-                "resource_attributes": clean(span["resource_attributes"]),
-                "events": clean(list(span["events"])),
-            }
-        )
-    return rows
+        # Derived text (tool, agent, end-user…) copies attribute text: store what survived
+        # redaction. Re-deriving only the spans redaction changed keeps the common case cheap.
+        stored = normalize(span) if changed else fields
+        built.rows.append(_row(span, fields, stored, usd, org_id, application_id))
+    return built
+
+
+def _row(
+    span: SpanRecord,
+    fields: Derived,
+    stored: Derived,
+    usd: Decimal | None,
+    org_id: str,
+    application_id: str,
+) -> SpanRow:
+    kind = span["kind"]
+    return {
+        "org_id": org_id,
+        "application_id": application_id,
+        "trace_id": span["trace_id"],
+        "span_id": span["span_id"],
+        "parent_span_id": span["parent_span_id"],
+        "name": clean_text(span["name"][:_MAX_NAME]),
+        "kind": SPAN_KIND_NAMES[kind] if 0 <= kind < len(SPAN_KIND_NAMES) else "unknown",
+        "category": fields["category"],
+        "call_name": clean_text(stored["call_name"][:_MAX_NAME]),
+        "start_time": _time(span["start_time_unix_nano"]),
+        "end_time": _time(span["end_time_unix_nano"]),
+        "duration_ms": span["duration_nanos"] // 1_000_000,
+        "status": fields["status"],
+        "status_message": clean_text(span["status_message"]),
+        "agent_name": _opt(stored["agent_name"]),
+        "tool_name": _opt(stored["tool_name"]),
+        "model": _opt(stored["model"]),
+        "provider": _opt(stored["provider"]),
+        "end_user_id": _opt(stored["end_user_id"]),
+        "input_tokens": _count(fields["input_tokens"]),
+        "output_tokens": _count(fields["output_tokens"]),
+        "cost_usd": usd,
+        "attributes": clean(span["attributes"]),
+        "resource_attributes": clean(span["resource_attributes"]),
+        "events": clean(list(span["events"])),
+    }

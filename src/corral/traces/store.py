@@ -1,24 +1,20 @@
-"""Writing batches of spans (idempotently) and reading traces back, tenant-scoped."""
+"""Writing batches of spans, idempotently, and folding them into per-trace summaries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.core.clock import utcnow
 from corral.core.db import transaction
-from corral.core.errors import NotFound
-from corral.core.pagination import paginate
-from corral.identity.access import AppScope
 from corral.traces.ingest import SpanRow
-from corral.traces.models import COST_LIMIT, Span, Trace
+from corral.traces.models import COST_LIMIT, SPAN_UNIQUE_KEY, Span, Trace
 
 _CHUNK = 500
 # Summary totals saturate here, so adding two of them never overflows the column.
@@ -76,22 +72,27 @@ async def _write_chunk(session: AsyncSession, rows: list[SpanRow]) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Duplicates inside one batch would make one multi-row insert conflict with itself.
-    unique = list({(r["application_id"], r["trace_id"], r["span_id"]): r for r in rows}.values())
+    unique = list(
+        {
+            (r["application_id"], r["trace_id"], r["span_id"], r["start_time"]): r for r in rows
+        }.values()
+    )
     if not unique:
         return
     spans = _SPANS.c
     span_stmt = (
         insert(_SPANS)
-        .on_conflict_do_nothing(index_elements=["application_id", "trace_id", "span_id"])
-        .returning(spans.application_id, spans.trace_id, spans.span_id)
+        .on_conflict_do_nothing(index_elements=list(SPAN_UNIQUE_KEY))
+        .returning(spans.application_id, spans.trace_id, spans.span_id, spans.start_time)
     )
     inserted = {
-        (r.application_id, r.trace_id, r.span_id)
+        (r.application_id, r.trace_id, r.span_id, r.start_time)
         for r in await session.execute(span_stmt, [dict(r) for r in unique])
     }
     summaries: dict[tuple[str, str], _Summary] = {}
     for row in unique:
-        if (row["application_id"], row["trace_id"], row["span_id"]) not in inserted:
+        span_key = (row["application_id"], row["trace_id"], row["span_id"], row["start_time"])
+        if span_key not in inserted:
             continue
         key = (row["application_id"], row["trace_id"])
         summary = summaries.get(key)
@@ -129,45 +130,3 @@ async def _write_chunk(session: AsyncSession, rows: list[SpanRow]) -> None:
             },
         )
         await session.execute(stmt)
-
-
-async def list_traces(
-    session: AsyncSession,
-    scope: AppScope,
-    *,
-    agent: str | None,
-    status: str | None,
-    end_user: str | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[Sequence[Trace], str | None]:
-    """The application's traces, newest first."""
-    query = select(Trace).where(Trace.application_id == scope.application_id)
-    if agent is not None:
-        query = query.where(Trace.agent_name == agent)
-    if status == "error":
-        query = query.where(Trace.error_count > 0)
-    elif status == "ok":
-        query = query.where(Trace.error_count == 0)
-    if end_user is not None:
-        query = query.where(Trace.end_user_id == end_user)
-    return await paginate(session, query, Trace.id, cursor=cursor, limit=limit)
-
-
-async def get_trace(
-    session: AsyncSession, scope: AppScope, trace_id: str
-) -> tuple[Trace, Sequence[Span]]:
-    """One trace of the application with all its spans, earliest first."""
-    trace = await session.scalar(
-        select(Trace).where(
-            Trace.application_id == scope.application_id, Trace.trace_id == trace_id.lower()
-        )
-    )
-    if trace is None:
-        raise NotFound("trace")
-    spans = await session.scalars(
-        select(Span)
-        .where(Span.application_id == scope.application_id, Span.trace_id == trace.trace_id)
-        .order_by(Span.start_time, Span.id)
-    )
-    return trace, spans.all()
