@@ -26,6 +26,7 @@ from corral.governance.decisions import Decider
 from corral.governance.evidence import ingest_sink
 from corral.governance.policy_sets import PolicySetCache
 from corral.governance.throttle_redis import RedisThrottleStore
+from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
 from corral.loops import build_loop_specs
 from corral.telemetry.cost import PriceCatalog, default_catalog
@@ -65,11 +66,13 @@ class Container:
     policy_sets: PolicySetCache
     decider: Decider
     throttle_redis: SyncRedis | None
+    key_usage: KeyUsageRecorder
     started_monotonic: float
 
     async def aclose(self) -> None:
         await self.ingest.stop()
         await self.loops.stop()
+        await self.key_usage.drain()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
         if self.redis is not None:
@@ -199,6 +202,7 @@ def build_container(settings: Settings) -> Container:
             policy_sets, sessions, metrics, offload_throttles=throttle_redis is not None
         ),
         throttle_redis=throttle_redis,
+        key_usage=KeyUsageRecorder(sessions),
         started_monotonic=time.monotonic(),
     )
 

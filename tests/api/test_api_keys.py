@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -32,6 +33,7 @@ async def test_key_authenticates_and_records_last_use(owner: ApiClient, app: Fas
     assert created["last_used_at"] is None
     async with asgi_client(app, token=created["key"]) as c:
         me = (await c.get("/api/me")).json()
+    await app.state.container.key_usage.drain()
     assert me["kind"] == "api_key"
     assert me["application_id"] == owner.app_id
     assert me["permissions"] == ["end_users:read"]
@@ -177,3 +179,25 @@ async def test_dev_seed_key_has_every_scope(tmp_path: object, database_url: str)
             count = len((await session.scalars(select(ApiKey))).all())
     assert set(me["permissions"]) == KEY_SCOPES
     assert count == 1
+
+
+async def test_a_burst_of_first_reads_on_a_fresh_key_all_succeed(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    # More concurrent reads than the pool has connections: none may wait on a second one.
+    created = await owner.create_key(["end_users:read"])
+    async with asgi_client(app, token=created["key"]) as c:
+        responses = await asyncio.gather(*(c.get("/api/end-users") for _ in range(40)))
+    assert [r.status_code for r in responses] == [200] * 40
+    recorder = app.state.container.key_usage
+    await recorder.drain()
+    assert (await owner.get(f"/api/api-keys/{created['id']}")).json()["last_used_at"] is not None
+
+
+async def test_key_use_is_recorded_once_while_a_record_is_in_flight(app: FastAPI) -> None:
+    recorder = app.state.container.key_usage
+    recorder.schedule("key_that_does_not_exist")
+    recorder.schedule("key_that_does_not_exist")
+    assert recorder.in_flight == 1
+    await recorder.drain()
+    assert recorder.in_flight == 0

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.container import Container
-from corral.core.db import READ_ONLY, transaction
+from corral.core.db import READ_ONLY
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 from corral.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from corral.identity import access
@@ -84,9 +84,9 @@ async def current_caller(request: Request, session: SessionDep, container: Conta
         key = await access.authenticate_api_key(session, token.strip())
         if access.needs_touch(key):
             if reads_only(request):
-                # Its own short transaction, so that the read stays read-only.
-                async with transaction(container.sessions) as touch:
-                    await access.touch_api_key(touch, key.id)
+                # Written after, by a task of its own: the read stays read-only and never holds
+                # its connection while waiting for a second one.
+                container.key_usage.schedule(key.id)
             else:
                 await access.touch_api_key(session, key.id)
         fields.update(api_key_id=key.id, org_id=key.org_id, application_id=key.application_id)
