@@ -157,6 +157,7 @@ def build_container(settings: Settings) -> Container:
         idempotency,
         probes,
         trace_retention_days=settings.telemetry.trace_retention_days,
+        decision_retention_days=settings.telemetry.decision_retention_days,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:

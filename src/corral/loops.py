@@ -14,6 +14,7 @@ from corral.core.db import transaction
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
+from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.traces.retention import enforce_retention
 
@@ -27,6 +28,7 @@ def build_loop_specs(
     probes: HealthProbes,
     *,
     trace_retention_days: int,
+    decision_retention_days: int,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -56,6 +58,13 @@ def build_loop_specs(
         if report.did_anything:
             _log.info("loop.trace_retention", **dataclasses.asdict(report))
 
+    async def decision_retention() -> None:
+        removed = await purge_decisions(
+            sessions, retention_days=decision_retention_days, now=utcnow()
+        )
+        if removed:
+            _log.info("loop.decision_retention", removed=removed)
+
     return [
         LoopSpec(
             name="database_probe",
@@ -83,6 +92,14 @@ def build_loop_specs(
             "PostgreSQL also creates daily span partitions ahead and drops expired ones.",
             interval_seconds=300.0,
             run=trace_retention,
+            leader_only=True,
+        ),
+        LoopSpec(
+            name="decision_retention",
+            description="Deletes policy decision evidence past CORRAL_DECISION_RETENTION_DAYS "
+            "in bounded batches.",
+            interval_seconds=600.0,
+            run=decision_retention,
             leader_only=True,
         ),
     ]

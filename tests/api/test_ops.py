@@ -174,7 +174,12 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
         auto_migrate=False,
         loops={
             "enabled": True,
-            "disabled": ["session_cleanup", "idempotency_cleanup", "trace_retention"],
+            "disabled": [
+                "session_cleanup",
+                "idempotency_cleanup",
+                "trace_retention",
+                "decision_retention",
+            ],
         },
     )
     # Captured rather than rendered: the failing probe logs a traceback on every iteration.
@@ -210,7 +215,10 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
     settings = make_settings(
         tmp_path,
         database_url,
-        loops={"enabled": True, "disabled": ["idempotency_cleanup", "trace_retention"]},
+        loops={
+            "enabled": True,
+            "disabled": ["idempotency_cleanup", "trace_retention", "decision_retention"],
+        },
     )
     async with running(settings) as (app, client):
         container = container_of(app)
@@ -353,6 +361,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "session_cleanup",
         "idempotency_cleanup",
         "trace_retention",
+        "decision_retention",
     }
     assert "corral_rate_limit_rejections_total" in names
 

@@ -173,6 +173,12 @@ class TelemetrySettings(BaseSettings):
     trace_retention_days: int = Field(
         30, ge=0, le=36500, description="Days spans and traces are kept; 0 keeps them forever."
     )
+    decision_retention_days: int = Field(
+        365,
+        ge=0,
+        le=36500,
+        description="Days policy decision evidence is kept; 0 keeps it forever.",
+    )
     ingest_settings_cache_seconds: float = Field(
         5.0,
         ge=0.0,
