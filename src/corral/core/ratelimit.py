@@ -15,6 +15,8 @@ from typing import Protocol
 
 import redis.asyncio as redis_asyncio
 
+from corral.core.token_bucket import REDIS_BUCKET_SCRIPT
+
 
 @dataclass(frozen=True, slots=True)
 class RateDecision:
@@ -94,44 +96,6 @@ class MemoryRateLimiter:
 
 _MAX_TTL_MS = 7 * 24 * 3600 * 1000
 
-# Server TIME keeps replicas with skewed clocks on one timeline. Floats go back as strings because
-# Redis truncates Lua numbers to integers in replies.
-_HIT_SCRIPT = """
-if redis.replicate_commands then
-  -- Redis < 5 replicates scripts verbatim, which forbids writes after TIME unless switched off.
-  pcall(redis.replicate_commands)
-end
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local ttl_ms = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = burst
-else
-  local elapsed = now - ts
-  if elapsed < 0 then elapsed = 0 end
-  tokens = math.min(burst, tokens + elapsed * rate)
-end
-local allowed = 0
-local retry = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  retry = (1 - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts',
-  string.format('%.17g', now))
-redis.call('PEXPIRE', KEYS[1], ttl_ms)
-local remaining = 0
-if allowed == 1 then remaining = math.floor(tokens) end
-return {allowed, remaining, string.format('%.6f', retry)}
-"""
-
 
 class RedisRateLimiter:
     """Buckets in Redis, updated by one atomic script, so every replica enforces one limit."""
@@ -153,7 +117,7 @@ class RedisRateLimiter:
         # no key at all, so the key may expire then; the cap only keeps absurdly slow rates from
         # overflowing the expiry, and errs towards allowing.
         self._ttl_ms = min(math.ceil(burst / rate_per_second * 1000) + 1, _MAX_TTL_MS)
-        self._script = redis.register_script(_HIT_SCRIPT)
+        self._script = redis.register_script(REDIS_BUCKET_SCRIPT)
 
     async def hit(self, identity: str) -> RateDecision:
         """Take one token from the identity's shared bucket if one is there."""

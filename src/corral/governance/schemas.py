@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from corral.core.schemas import RequestBody
+
 ActionName = Literal["block", "steer", "throttle", "log", "alert", "require_approval", "allow"]
 PostureName = Literal["allow", "deny"]
 ChangeKind = Literal["create", "update", "restore", "import", "delete"]
@@ -24,20 +26,6 @@ MAX_BATCH = 100
 Pattern = Annotated[str, Field(min_length=1, max_length=MAX_PATTERN_CHARS)]
 
 
-def _no_nul(value: Any) -> Any:
-    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps the tiers identical.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
 def _storable_config(value: dict[str, Any]) -> dict[str, Any]:
     try:
         encoded = orjson.dumps(value)
@@ -48,13 +36,7 @@ def _storable_config(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    _refuse_nul = field_validator("*", mode="before")(_no_nul)
-
-
-class PolicyFields(_Body):
+class PolicyFields(RequestBody):
     """A policy's definition: everything but its identity and history."""
 
     name: str = Field(
@@ -84,7 +66,7 @@ class PolicyFields(_Body):
     _config_size = field_validator("action_config")(_storable_config)
 
 
-class PolicyUpdate(_Body):
+class PolicyUpdate(RequestBody):
     """The fields to change; absent fields keep their value."""
 
     name: str | None = Field(None, min_length=1, max_length=MAX_NAME_CHARS)
@@ -156,7 +138,7 @@ class PolicyDiff(BaseModel):
     expression_diff: str = Field(description="Unified diff of the expression; empty if equal.")
 
 
-class BatchRequest(_Body):
+class BatchRequest(RequestBody):
     operation: Literal["enable", "disable", "delete"]
     ids: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -170,7 +152,7 @@ class GovernanceSettingsRead(BaseModel):
     default_posture: PostureName
 
 
-class GovernanceSettingsUpdate(_Body):
+class GovernanceSettingsUpdate(RequestBody):
     default_posture: PostureName
 
 

@@ -2,9 +2,9 @@
 
 Same semantics as `corral_sdk.policy.InMemoryThrottleStore`: a bucket holds at most `max_calls`
 tokens, starts full, refills at `max_calls / window_seconds` tokens per second, and each
-admitted call takes one token; a refused call learns when the next token is due. One Lua
-script reads, refills, takes and writes the bucket atomically, on the Redis server's clock, so
-parallel takes from any number of processes never admit more than the bucket holds.
+admitted call takes one token; a refused call learns when the next token is due. It is the
+rate limiter's bucket script (`corral.core.token_bucket`), with rate `max_calls / window_seconds`
+and burst `max_calls`.
 
 `take` is synchronous because `PolicySet.decide` is; the decision API calls it from a worker
 thread (see `corral.governance.decisions`). A failing Redis raises, and the policy set then
@@ -18,42 +18,8 @@ import math
 
 import redis
 
+from corral.core.token_bucket import REDIS_BUCKET_SCRIPT
 from corral_sdk.policy import ThrottleVerdict
-
-# Floats go back as strings: Redis truncates Lua numbers to integers in replies.
-_TAKE_SCRIPT = """
-if redis.replicate_commands then
-  pcall(redis.replicate_commands)
-end
-local max_calls = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local ttl_ms = tonumber(ARGV[3])
-local rate = max_calls / window
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = max_calls
-else
-  local elapsed = now - ts
-  if elapsed < 0 then elapsed = 0 end
-  tokens = math.min(max_calls, tokens + elapsed * rate)
-end
-local admitted = 0
-local retry = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  admitted = 1
-else
-  retry = (1 - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts',
-  string.format('%.17g', now))
-redis.call('PEXPIRE', KEYS[1], ttl_ms)
-return {admitted, string.format('%.9f', retry)}
-"""
 
 _MAX_RAW_KEY_CHARS = 200
 _MAX_TTL_MS = 30 * 24 * 3600 * 1000
@@ -65,7 +31,7 @@ class RedisThrottleStore:
     def __init__(self, client: redis.Redis, *, key_prefix: str = "corral:throttle:") -> None:
         self._client = client
         self._prefix = key_prefix
-        self._script = client.register_script(_TAKE_SCRIPT)
+        self._script = client.register_script(REDIS_BUCKET_SCRIPT)
 
     def _key(self, key: str) -> str:
         # Throttle keys embed caller-chosen subjects (agent names); long ones are hashed so
@@ -79,8 +45,8 @@ class RedisThrottleStore:
         # A bucket left alone for a whole window is full again, the same as a missing key, so
         # the key may expire then (plus a second of slack for clock granularity).
         ttl_ms = min(math.ceil(window_seconds * 1000) + 1000, _MAX_TTL_MS)
-        admitted, retry = self._script(
-            keys=[self._key(key)], args=[max_calls, repr(float(window_seconds)), ttl_ms]
+        admitted, _, retry = self._script(
+            keys=[self._key(key)], args=[repr(max_calls / window_seconds), max_calls, ttl_ms]
         )
         if int(admitted) == 1:
             return ThrottleVerdict(admitted=True)

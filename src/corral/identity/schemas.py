@@ -5,29 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from corral.core.schemas import RequestBody
 from corral.identity.permissions import Role
-
-
-def _no_nul(value: Any) -> Any:
-    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps the tiers identical.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    _refuse_nul = field_validator("*", mode="before")(_no_nul)
 
 
 class _Read(BaseModel):
@@ -37,7 +18,7 @@ class _Read(BaseModel):
 # --- accounts -------------------------------------------------------------------------------
 
 
-class RegisterRequest(_Body):
+class RegisterRequest(RequestBody):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
     name: str = Field("", max_length=200)
@@ -49,12 +30,12 @@ class RegisterRequest(_Body):
     )
 
 
-class LoginRequest(_Body):
+class LoginRequest(RequestBody):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
 
 
-class PasswordChangeRequest(_Body):
+class PasswordChangeRequest(RequestBody):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
 
@@ -94,11 +75,11 @@ class MeRead(BaseModel):
 # --- organizations ----------------------------------------------------------------------------
 
 
-class OrganizationCreate(_Body):
+class OrganizationCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
 
 
-class OrganizationUpdate(_Body):
+class OrganizationUpdate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -117,15 +98,15 @@ class MemberRead(BaseModel):
     joined_at: datetime
 
 
-class MemberUpdate(_Body):
+class MemberUpdate(RequestBody):
     role: Role
 
 
-class OwnershipTransfer(_Body):
+class OwnershipTransfer(RequestBody):
     user_id: str = Field(description="A member who becomes an owner; the caller becomes admin.")
 
 
-class InvitationCreate(_Body):
+class InvitationCreate(RequestBody):
     email: EmailStr
     role: Role = Role.MEMBER
 
@@ -147,13 +128,13 @@ class InvitationCreated(InvitationRead):
 # --- applications -----------------------------------------------------------------------------
 
 
-class ApplicationCreate(_Body):
+class ApplicationCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=2000)
     org_id: str | None = Field(None, description="Defaults to the caller's current organization.")
 
 
-class ApplicationUpdate(_Body):
+class ApplicationUpdate(RequestBody):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
 
@@ -170,7 +151,7 @@ class ApplicationRead(_Read):
 # --- API keys ---------------------------------------------------------------------------------
 
 
-class ApiKeyCreate(_Body):
+class ApiKeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1, max_length=64)
     expires_at: datetime | None = Field(None, description="Absent: the key never expires.")
@@ -201,14 +182,14 @@ class ScopeRead(BaseModel):
 # --- end-users --------------------------------------------------------------------------------
 
 
-class EndUserCreate(_Body):
+class EndUserCreate(RequestBody):
     external_id: str = Field(min_length=1, max_length=255)
     name: str | None = Field(None, max_length=255)
     email: EmailStr | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class EndUserUpdate(_Body):
+class EndUserUpdate(RequestBody):
     name: str | None = Field(None, max_length=255)
     email: EmailStr | None = None
     metadata: dict[str, Any] | None = None

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
-    field_validator,
 )
 
+from corral.core.schemas import RequestBody
 from corral.telemetry.redact import DEFAULT_PII_ENTITIES, MAX_KEY_PATTERN_CHARS, MAX_KEY_PATTERNS
 
 Action = Literal["redact", "mask", "hash", "delete"]
@@ -32,27 +31,7 @@ PriceText = Annotated[
 ]
 
 
-def _no_nul(value: Any) -> Any:
-    # PostgreSQL text cannot hold NUL; refusing it at the edge keeps the tiers identical.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    _refuse_nul = field_validator("*", mode="before")(_no_nul)
-
-
-class RedactionConfig(_Body):
+class RedactionConfig(RequestBody):
     """Redaction at ingest; fields left out take their defaults (the object is replaced whole).
 
     Attribute keys in `allowlist` and `key_actions` are exact, or prefixes when they end with
@@ -85,7 +64,7 @@ class RedactionConfig(_Body):
     disabled_detectors: list[DetectorName] = Field(default_factory=list, max_length=128)
 
 
-class IngestSettingsUpdate(_Body):
+class IngestSettingsUpdate(RequestBody):
     """Send only what changes. `null` puts a setting back to its server default."""
 
     redaction: RedactionConfig | None = None
@@ -122,7 +101,7 @@ class DetectorRead(BaseModel):
     enabled_by_default: bool
 
 
-class PriceOverrideWrite(_Body):
+class PriceOverrideWrite(RequestBody):
     input: Price
     output: Price
     cache_read: Price | None = Field(None, description="Null: cached reads cost the input price.")
