@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from corral.agents.models import Agent, AgentVersion
 from corral.audit.models import AuditEvent
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
@@ -27,6 +28,8 @@ from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
 metadata = Base.metadata
 
 __all__ = [
+    "Agent",
+    "AgentVersion",
     "ApiKey",
     "Application",
     "AuditEvent",

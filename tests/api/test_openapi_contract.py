@@ -58,6 +58,8 @@ ApiCase = schemathesis.Case[Any]
 DEV_KEY = "crl_dev_local_do_not_use_in_production"
 # OTLP export bodies: arbitrary bytes (mostly malformed protobuf, some valid by accident).
 schemathesis.openapi.media_type("application/x-protobuf", st.binary(max_size=256))
+# Agent packages: arbitrary bytes too (not zips, bar the odd accident).
+schemathesis.openapi.media_type("application/zip", st.binary(max_size=256))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -187,6 +189,15 @@ class Corral:
         body = {"name": f"contract-{self._serial}", "expression": "true", "action": "log"}
         return self._create(identity, "/api/policies", body)
 
+    def create_agent(self, identity: Identity) -> str:
+        self._serial += 1
+        manifest = {
+            "name": f"contract-{self._serial}",
+            "version": "1.0.0",
+            "model": {"provider": "scripted", "turns": [{"output": {}}]},
+        }
+        return self._create(identity, "/api/agents", {"manifest": manifest, "prompt": "p"})
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -225,6 +236,8 @@ def _point_at_real_objects(
         "policy_id": lambda: corral.create_policy(identity),
         "version": lambda: "1",
         "template_id": lambda: "block-shell-tools",
+        "agent": lambda: corral.create_agent(identity),
+        "agent_version": lambda: "1.0.0",
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

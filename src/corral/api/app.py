@@ -20,6 +20,7 @@ from corral.api.middleware import (
     RequestContextMiddleware,
 )
 from corral.api.routes import (
+    agents,
     api_keys,
     apps,
     auth,
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         policy_versions,
         decisions,
+        agents,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

@@ -1,0 +1,1 @@
+"""Agent packages: manifests and prompts, a draft working copy, and published versions."""
