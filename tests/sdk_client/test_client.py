@@ -31,11 +31,13 @@ def test_block_raises_with_the_policy_and_allow_returns(corral: Corral, client: 
     assert isinstance(error, CorralError)
     assert (error.policy_id, error.policy_name) == (policy["id"], "no recursive deletes")
     assert error.message == "recursive deletes are not allowed"
-    assert error.decision is not None and error.decision.action is Action.BLOCK
+    assert error.decision is not None
+    assert error.decision.action is Action.BLOCK
     assert error.decision_id is not None
 
     allowed = client.check("tool.shell", args={"command": "ls"})
-    assert allowed.allowed and allowed.plain_allow
+    assert allowed.allowed
+    assert allowed.plain_allow
     assert client.revision is not None
 
 
@@ -109,7 +111,8 @@ def test_log_and_alert_allow_and_say_so(
         action_config={"message": "a tool ran in prod"},
     )
     decision = client.check("tool.deploy", attributes={"env": "prod"})
-    assert decision.allowed and not decision.plain_allow
+    assert decision.allowed
+    assert not decision.plain_allow
     assert {hit.policy_id for hit in decision.matched} >= {logged["id"]}
     assert "a tool ran in prod" in caplog.text
 

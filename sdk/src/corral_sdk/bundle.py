@@ -51,8 +51,9 @@ def _optional(data: Mapping[str, Any], key: str) -> str | None:
 def _policy(data: object) -> Policy:
     if not isinstance(data, Mapping):
         raise BundleInvalid("each policy must be an object")
-    applies_to = data.get("applies_to") or []
-    config = data.get("action_config") or {}
+    # A null list or config means an empty one.
+    applies_to = data.get("applies_to") if data.get("applies_to") is not None else []
+    config = data.get("action_config") if data.get("action_config") is not None else {}
     priority = data.get("priority", 0)
     if not isinstance(applies_to, list) or not all(isinstance(p, str) for p in applies_to):
         raise BundleInvalid("applies_to must be a list of strings")
@@ -87,7 +88,7 @@ def parse_bundle(data: object) -> Bundle:
         default_posture = Posture(posture)
     except ValueError as error:
         raise BundleInvalid(f"unknown default_posture {posture!r}") from error
-    policies = data.get("policies") or []
+    policies = data.get("policies") if data.get("policies") is not None else []
     if not isinstance(policies, list):
         raise BundleInvalid("policies must be a list")
     return Bundle(

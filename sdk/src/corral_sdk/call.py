@@ -9,7 +9,7 @@ user in `corral.end_user.id`. So a policy sees the same call in the SDK and on t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -52,13 +52,22 @@ def _plain(value: object) -> JsonValue:
     return _fallback(value)
 
 
+def _dumps(value: object, default: Callable[[Any], Any] | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
+
+
 def args_json(args: Mapping[str, Any]) -> str:
     """The arguments as the JSON text `corral.tool.args` carries; any object becomes its text."""
     try:
-        return json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=_fallback)
-    except (TypeError, ValueError):
-        # Keys that are not strings, or a reference cycle: convert explicitly.
-        return json.dumps(_fallback(args), ensure_ascii=False, separators=(",", ":"), default=str)
+        return _dumps(args, _fallback)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        # Keys that are not strings: convert explicitly.
+        return _dumps(_fallback(args), str)
+    except (TypeError, ValueError, RecursionError):
+        # A reference cycle: each argument's text.
+        return _dumps({str(key): repr(value) for key, value in args.items()})
 
 
 def proposed_call(
