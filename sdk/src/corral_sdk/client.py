@@ -22,6 +22,9 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, TypeVar, cast, overload
 
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
 from corral_sdk.call import ProposedCall, SpanValue, proposed_call
 from corral_sdk.end_user import current_end_user, end_user_scope
@@ -57,6 +60,7 @@ class Client:
         export_spans: bool = True,
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        span_exporter: SpanExporter | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
@@ -78,6 +82,7 @@ class Client:
             enabled=export_spans,
             timeout_seconds=timeout_seconds,
             service_name=agent,
+            exporter=span_exporter,
         )
         self._lifecycle = threading.Lock()
         self._refresher: Refresher | None = None
@@ -125,6 +130,11 @@ class Client:
         Raises `ServerUnreachable` or `AuthenticationFailed` when the server cannot answer.
         """
         return self._state.refresh()
+
+    def load_bundle(self, document: Mapping[str, Any]) -> bool:
+        """Enforce a bundle document (as `GET /api/policies/bundle` answers it) without asking
+        the server, e.g. one shipped with the agent; whether it came into force."""
+        return self._state.load(parse_bundle(document))
 
     def flush(self, timeout_seconds: float | None = None) -> bool:
         """Export the finished spans now; whether that finished in time."""

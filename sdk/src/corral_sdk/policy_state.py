@@ -106,6 +106,15 @@ class PolicyState:
             )
         self.last_error = error
 
+    def load(self, bundle: Bundle) -> bool:
+        """Enforce a bundle obtained some other way (a file, a test); the server still refreshes
+        it. Whether it came into force."""
+        with self._lock:
+            try:
+                return self.install(bundle)
+            finally:
+                self.attempted = True
+
     def install(self, bundle: Bundle) -> bool:
         """Compile `bundle` and enforce it; whether it came into force."""
         self._seen_revision = bundle.revision

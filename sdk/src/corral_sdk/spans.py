@@ -11,6 +11,7 @@ the server turns into a decision evidence row (source `sdk`), keyed by a fresh d
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,8 +31,14 @@ DECISION_PREFIX = "corral.decision."
 SOURCE = "sdk"
 
 
+# A random prefix per process and a counter: unique ids without a system call per decision.
+_ID_PREFIX = f"dec_sdk_{uuid.uuid4().hex}_"
+_id_counter = itertools.count(1)
+
+
 def new_decision_id() -> str:
-    return f"dec_sdk_{uuid.uuid4().hex}"
+    """A fresh `corral.decision.id`, unique across processes (the server dedups on it)."""
+    return f"{_ID_PREFIX}{next(_id_counter)}"
 
 
 def decision_attributes(decision: Decision, decision_id: str) -> dict[str, SpanValue]:
