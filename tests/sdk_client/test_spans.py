@@ -93,3 +93,30 @@ def test_the_key_never_reaches_the_logs(corral: Corral, caplog: pytest.LogCaptur
     assert corral.key not in caplog.text
     assert bad_key not in caplog.text
     assert "Bearer" not in caplog.text
+
+
+async def test_a_model_call_in_a_coroutine(corral: Corral, client: Client) -> None:
+    with client.end_user("customer-7"):
+        call = client.model_call(model="claude-sonnet", provider="anthropic", agent="writer")
+        call.record(input_tokens=5)
+        async with call:
+            call.record(output_tokens=7, response_model="claude-sonnet-4")
+            trace_id = _trace_id(call.span)
+    assert client.flush()
+    (span,) = corral.trace(trace_id)["spans"]
+    assert (span["category"], span["model"]) == ("llm", "claude-sonnet-4")
+    assert (span["input_tokens"], span["output_tokens"]) == (5, 7)
+    assert (span["agent_name"], span["end_user_id"]) == ("writer", "customer-7")
+
+
+def test_no_spans_when_export_is_off(corral: Corral) -> None:
+    corral.create_policy(name="no shell", action="block", applies_to=["tool.shell"])
+    quiet = Client(corral.key, corral.base_url, export_spans=False)
+    with quiet:
+        with pytest.raises(PolicyBlocked):
+            quiet.check("tool.shell")
+        with quiet.model_call(model="gpt-4o") as call:
+            assert call.span is not None
+            assert not call.span.is_recording()
+        assert quiet.flush()
+    assert corral.decisions(source="sdk") == []
