@@ -297,6 +297,8 @@ async def test_decisions_on_ingested_spans_become_evidence(agent: ApiClient, app
         policy_name="no shell",
         message="blocked by policy no shell",
         shadow_policy_ids=["pol_shadow_1", "pol_shadow_2"],
+        matched_policy_ids=["pol_logged"],
+        error_policy_ids=["pol_broken"],
         source="sdk",
     )
     before = await metric(agent, 'corral_policy_decisions_total{action="block",source="sdk"}')
@@ -321,6 +323,11 @@ async def test_decisions_on_ingested_spans_become_evidence(agent: ApiClient, app
     assert by_id[f"span:{otlp.TRACE_ID.hex()}:{'03' * 8}"]["source"] == "sidecar"
     shadowed = (await agent.get("/api/decisions", params={"policy_id": "pol_shadow_2"})).json()
     assert [r["decision_id"] for r in shadowed["data"]] == ["sdk-decision-1"]
+    assert sdk["matched"] == [{"policy_id": "pol_logged"}]
+    assert sdk["errors"] == [{"policy_id": "pol_broken"}]
+    for policy_id in ("pol_logged", "pol_broken"):
+        linked = (await agent.get("/api/decisions", params={"policy_id": policy_id})).json()
+        assert [r["decision_id"] for r in linked["data"]] == ["sdk-decision-1"]
     after = await metric(agent, 'corral_policy_decisions_total{action="block",source="sdk"}')
     assert after == before + 1
 

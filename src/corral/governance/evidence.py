@@ -32,7 +32,7 @@ ACTION_ATTR = "corral.decision.action"
 _PREFIX = "corral.decision."
 _MAX_ID_CHARS = 128
 _MAX_TEXT_CHARS = 10_000
-_MAX_SHADOW_IDS = 100
+_MAX_POLICY_IDS = 100
 _DECISIONS = cast(Table, DecisionRecord.__table__)
 _POLICIES = cast(Table, DecisionPolicy.__table__)
 
@@ -141,7 +141,8 @@ def from_decision(
     }
 
 
-def _shadow_ids(value: object) -> list[str]:
+def _policy_ids(value: object) -> list[str]:
+    """Policy ids from a span attribute: an array, or JSON text of one."""
     if isinstance(value, str):
         # Some exporters flatten arrays to JSON text.
         try:
@@ -151,7 +152,7 @@ def _shadow_ids(value: object) -> list[str]:
     if not isinstance(value, list):
         return []
     ids = [bounded_id(item) for item in value if isinstance(item, str) and item]
-    return list(dict.fromkeys(ids))[:_MAX_SHADOW_IDS]
+    return list(dict.fromkeys(ids))[:_MAX_POLICY_IDS]
 
 
 def from_span(span: SpanRow) -> EvidenceRow | None:
@@ -182,9 +183,17 @@ def from_span(span: SpanRow) -> EvidenceRow | None:
         "policy_id": bounded_id(policy_id) if isinstance(policy_id, str) and policy_id else None,
         "policy_name": _text(attrs.get(_PREFIX + "policy_name")),
         "message": _text(attrs.get(_PREFIX + "message")),
-        "matched": [],
-        "shadow_policy_ids": _shadow_ids(attrs.get(_PREFIX + "shadow_policy_ids")),
-        "errors": [],
+        # An SDK or sidecar span names the policies that took part; their details stay in
+        # the span itself.
+        "matched": [
+            {"policy_id": policy_id}
+            for policy_id in _policy_ids(attrs.get(_PREFIX + "matched_policy_ids"))
+        ],
+        "shadow_policy_ids": _policy_ids(attrs.get(_PREFIX + "shadow_policy_ids")),
+        "errors": [
+            {"policy_id": policy_id}
+            for policy_id in _policy_ids(attrs.get(_PREFIX + "error_policy_ids"))
+        ],
         "trace_id": span["trace_id"],
         "span_id": span["span_id"],
         "created_at": span["start_time"],
