@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from corral.agents.models import Agent, AgentVersion
 from corral.audit.models import AuditEvent
+from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
 from corral.governance.models import (
@@ -33,6 +34,7 @@ __all__ = [
     "ApiKey",
     "Application",
     "AuditEvent",
+    "Connection",
     "DecisionPolicy",
     "DecisionRecord",
     "EndUser",

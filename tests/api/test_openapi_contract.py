@@ -198,6 +198,14 @@ class Corral:
         }
         return self._create(identity, "/api/agents", {"manifest": manifest, "prompt": "p"})
 
+    def create_connection(self, identity: Identity) -> str:
+        body = {
+            "name": f"contract-{self._serial}",
+            "auth": {"type": "bearer", "token": "contract-token"},
+            "authorized_uris": ["https://contract.example.com/**"],
+        }
+        return self._create(identity, "/api/connections", body)
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -238,6 +246,7 @@ def _point_at_real_objects(
         "template_id": lambda: "block-shell-tools",
         "agent": lambda: corral.create_agent(identity),
         "agent_version": lambda: "1.0.0",
+        "connection_id": lambda: corral.create_connection(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

@@ -24,6 +24,7 @@ from corral.api.routes import (
     api_keys,
     apps,
     auth,
+    connections,
     decisions,
     end_users,
     ingest_settings,
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy_versions,
         decisions,
         agents,
+        connections,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 from dataclasses import dataclass
@@ -24,8 +25,12 @@ from corral.core.db import transaction
 from corral.core.settings import Settings
 from corral.identity.models import Membership, Organization, User
 from corral.identity.services import accounts, organizations
+from corral.secrets_at_rest import ReencryptReport, reencrypt_all
 
-app = typer.Typer(help="Administer accounts (works with the server stopped).", no_args_is_help=True)
+app = typer.Typer(
+    help="Administer accounts and stored secrets (works with the server stopped).",
+    no_args_is_help=True,
+)
 
 _JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -182,3 +187,39 @@ def list_users(as_json: _JSON = False) -> None:
             for user in users
         ],
     )
+
+
+async def _reencrypt(settings: Settings) -> list[ReencryptReport]:
+    async with open_container(settings) as container:
+        return await reencrypt_all(container.sessions, container.keyring)
+
+
+@app.command("reencrypt")
+def reencrypt(as_json: _JSON = False) -> None:
+    """Move every stored secret to the first key of CORRAL_ENCRYPTION_KEYS; exit 1 on failures."""
+    settings = prepare()
+    reports = run(_reencrypt(settings), settings)
+    if as_json:
+        print_json([dataclasses.asdict(report) for report in reports])
+    else:
+        print_table(
+            ["COLUMN", "EXAMINED", "REENCRYPTED", "CURRENT", "CHANGED MEANWHILE", "FAILED"],
+            [
+                [
+                    r.column,
+                    str(r.examined),
+                    str(r.reencrypted),
+                    str(r.already_current),
+                    str(r.changed_meanwhile),
+                    str(r.failed),
+                ]
+                for r in reports
+            ],
+        )
+    failures = [f"{r.column}: {', '.join(r.failed_ids)}" for r in reports if r.failed]
+    if failures:
+        fail(
+            "some secrets cannot be decrypted with CORRAL_ENCRYPTION_KEYS (a key is missing, "
+            "or the row was altered): " + "; ".join(failures),
+            code=1,
+        )

@@ -1,0 +1,1 @@
+"""Connections: credentials for outside services, encrypted at rest, with the URIs they cover."""
