@@ -289,7 +289,9 @@ def corral(
         url = f"sqlite+aiosqlite:///{data_dir / 'corral.db'}"
     else:
         admin = postgres_url()
-        database = "corral_contract_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+        # The pid too: test runs from other checkouts may share the PostgreSQL server.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        database = f"corral_contract_{worker}_{os.getpid()}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{database}"')
