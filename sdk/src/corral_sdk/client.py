@@ -1,0 +1,359 @@
+"""`Client`: decide tool calls in-process with the application's policy bundle, and trace them.
+
+Decisions never leave the process: the client holds the bundle compiled as a `PolicySet` and a
+background thread revalidates it with `If-None-Match`. Throttle buckets live in this process, so
+a throttle of 10 calls per minute allows 10 per minute per process (the decision API shares
+buckets across replicas through Redis; the SDK does not).
+
+Failure modes. Fail-static (the default): the last bundle that compiled stays in force for as
+long as the server is away. `fail_closed=True`: a check raises `ServerUnreachable` when the
+bundle is older than `max_staleness_seconds`, or was never received. Until the first bundle
+arrives with `fail_closed=False`, calls are allowed and one warning is logged. A refused key
+raises `AuthenticationFailed` as long as no bundle was ever received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any, TypeVar, cast, overload
+
+from corral_sdk.bundle_http import BundleFetcher
+from corral_sdk.call import ProposedCall, SpanValue, proposed_call
+from corral_sdk.end_user import current_end_user, end_user_scope
+from corral_sdk.enforcement import enforce
+from corral_sdk.errors import AuthenticationFailed, CorralError, ServerUnreachable
+from corral_sdk.guard import P, make_guard
+from corral_sdk.model_call import ModelCall
+from corral_sdk.policy import Action, Decision, InMemoryThrottleStore, PolicySet
+from corral_sdk.policy_state import PolicyState, logger
+from corral_sdk.refresher import Refresher
+from corral_sdk.spans import SpanRecorder, decision_attributes, mark_failed, new_decision_id
+
+R = TypeVar("R")
+
+# What a check answers before the first bundle arrives, when failing open.
+UNENFORCED = Decision(
+    Action.ALLOW, message="no policy bundle received yet; allowed (fail_closed is off)"
+)
+
+
+class Client:
+    """A connection to Corral for one agent process. Thread-safe; use one per process."""
+
+    def __init__(
+        self,
+        api_key: str,
+        endpoint: str = "http://127.0.0.1:4318",
+        *,
+        agent: str | None = None,
+        fail_closed: bool = False,
+        max_staleness_seconds: float = 300.0,
+        refresh_interval_seconds: float = 5.0,
+        export_spans: bool = True,
+        timeout_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key must be a non-empty string")
+        if max_staleness_seconds <= 0 or refresh_interval_seconds <= 0 or timeout_seconds <= 0:
+            raise ValueError("durations must be greater than 0")
+        self.endpoint = endpoint.rstrip("/")
+        self.agent = agent
+        self.fail_closed = fail_closed
+        self.max_staleness_seconds = max_staleness_seconds
+        self.refresh_interval_seconds = refresh_interval_seconds
+        self.timeout_seconds = timeout_seconds
+        self._fetcher = BundleFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
+        self._state = PolicyState(
+            self._fetcher, clock=clock, throttle_store=InMemoryThrottleStore()
+        )
+        self._spans = SpanRecorder(
+            api_key,
+            self.endpoint,
+            enabled=export_spans,
+            timeout_seconds=timeout_seconds,
+            service_name=agent,
+        )
+        self._lifecycle = threading.Lock()
+        self._refresher: Refresher | None = None
+        self._closed = False
+        self._warned_unenforced = False
+
+    # Lifecycle
+
+    def start(self) -> Client:
+        """Start the background refresh (the first check does it too). Returns immediately."""
+        with self._lifecycle:
+            if self._closed:
+                raise CorralError("the client is closed")
+            if self._refresher is None:
+                self._refresher = Refresher(self._state, interval=self.refresh_interval_seconds)
+                self._refresher.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the refresh, export the spans still buffered, release the connections."""
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._closed = True
+            refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.stop(self.timeout_seconds + 1.0)
+        self._spans.shutdown()
+        self._fetcher.close()
+
+    def __enter__(self) -> Client:
+        return self.start()
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def refresh(self) -> bool:
+        """Revalidate the bundle now; whether new policies came into force.
+
+        Raises `ServerUnreachable` or `AuthenticationFailed` when the server cannot answer.
+        """
+        return self._state.refresh()
+
+    def flush(self, timeout_seconds: float | None = None) -> bool:
+        """Export the finished spans now; whether that finished in time."""
+        return self._spans.flush(timeout_seconds or self.timeout_seconds)
+
+    @property
+    def revision(self) -> str | None:
+        """The revision of the bundle in force, or None before the first one."""
+        return self._state.enforced_revision
+
+    @property
+    def bundle_age_seconds(self) -> float | None:
+        """Seconds since the server last answered a bundle request."""
+        return self._state.age()
+
+    # Decisions
+
+    def check(
+        self,
+        name: str,
+        /,
+        *,
+        args: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+        end_user: str | None = None,
+    ) -> Decision:
+        """Decide the call `name` (e.g. `tool.shell`) with these arguments.
+
+        Returns the decision for allow, steer (`decision.replacement`) and allows that only
+        logged or alerted. Raises `PolicyBlocked` (block, or the deny posture), `Throttled`
+        (`retry_after_seconds`), `ApprovalRequired`, or, when failing closed, `ServerUnreachable`.
+        """
+        policy_set = self._policies()
+        call = self._call(name, args, attributes, agent, end_user)
+        decision, decision_id = self._decide(call, policy_set)
+        self._spans.record_check(call, decision, decision_id)
+        enforce(decision, decision_id)
+        return decision
+
+    async def acheck(
+        self,
+        name: str,
+        /,
+        *,
+        args: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+        end_user: str | None = None,
+    ) -> Decision:
+        """`check` for coroutines: the first bundle download runs in a worker thread."""
+        await self._aensure_attempted()
+        return self.check(name, args=args, attributes=attributes, agent=agent, end_user=end_user)
+
+    @overload
+    def guard(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def guard(
+        self, fn: None = None, /, *, name: str | None = None, agent: str | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def guard(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        agent: str | None = None,
+    ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+        """Decide every call of the function before its body runs (sync or async).
+
+        `name` defaults to `tool.<function name>`. A block raises without running the body; a
+        steer returns `decision.replacement` instead of running it.
+        """
+        if fn is not None:
+            return make_guard(self, fn, name=name, agent=agent)
+
+        def decorate(function: Callable[P, R]) -> Callable[P, R]:
+            return make_guard(self, function, name=name, agent=agent)
+
+        return decorate
+
+    def model_call(
+        self,
+        *,
+        model: str,
+        provider: str | None = None,
+        operation: str = "chat",
+        agent: str | None = None,
+        end_user: str | None = None,
+    ) -> ModelCall:
+        """A span for one model call; `call.record(input_tokens=..., output_tokens=...)`."""
+        attrs: dict[str, SpanValue] = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.request.model": model,
+        }
+        if provider:
+            attrs["gen_ai.provider.name"] = provider
+        agent = agent if agent is not None else self.agent
+        if agent:
+            attrs["gen_ai.agent.name"] = agent
+            attrs["corral.agent.name"] = agent
+        end_user = end_user if end_user is not None else current_end_user()
+        if end_user:
+            attrs["corral.end_user.id"] = end_user
+        return ModelCall(self._spans.tracer, f"{operation} {model}", attrs)
+
+    def end_user(self, external_id: str) -> AbstractContextManager[str]:
+        """`with client.end_user("customer-42"):` sets the end user of the checks inside."""
+        return end_user_scope(external_id)
+
+    # Guarded calls (called by the wrappers `guard` builds)
+
+    def run_guarded(
+        self, name: str, agent: str | None, args: Mapping[str, Any], call: Callable[[], R]
+    ) -> R:
+        policy_set = self._policies()
+        proposed = self._call(name, args, None, agent, None)
+        with self._spans.tool_span(proposed) as span:
+            decision, decision_id = self._decide(proposed, policy_set)
+            if decision_id is not None:
+                span.set_attributes(decision_attributes(decision, decision_id))
+            enforce(decision, decision_id)
+            if decision.action is Action.STEER:
+                return cast(R, decision.replacement)
+            try:
+                return call()
+            except Exception as error:
+                mark_failed(span, error)
+                raise
+
+    async def run_guarded_async(
+        self,
+        name: str,
+        agent: str | None,
+        args: Mapping[str, Any],
+        call: Callable[[], Awaitable[R]],
+    ) -> R:
+        await self._aensure_attempted()
+        policy_set = self._policies()
+        proposed = self._call(name, args, None, agent, None)
+        with self._spans.tool_span(proposed) as span:
+            decision, decision_id = self._decide(proposed, policy_set)
+            if decision_id is not None:
+                span.set_attributes(decision_attributes(decision, decision_id))
+            enforce(decision, decision_id)
+            if decision.action is Action.STEER:
+                return cast(R, decision.replacement)
+            try:
+                return await call()
+            except Exception as error:
+                mark_failed(span, error)
+                raise
+
+    # Internals
+
+    async def _aensure_attempted(self) -> None:
+        if not self._state.attempted:
+            self.start()
+            await asyncio.to_thread(self._state.ensure_attempted)
+
+    def _call(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None,
+        attributes: Mapping[str, Any] | None,
+        agent: str | None,
+        end_user: str | None,
+    ) -> ProposedCall:
+        if not isinstance(name, str) or not name:
+            raise ValueError("the call name must be a non-empty string")
+        return proposed_call(
+            name,
+            args=args,
+            attributes=attributes,
+            agent=agent if agent is not None else self.agent,
+            end_user=end_user if end_user is not None else current_end_user(),
+        )
+
+    def _policies(self) -> PolicySet | None:
+        """The policy set to decide with, or None to allow before the first bundle."""
+        if self._closed:
+            raise CorralError("the client is closed")
+        state = self._state
+        if self._refresher is None:
+            self.start()
+        state.ensure_attempted()
+        policy_set = state.policy_set
+        if policy_set is None:
+            error = state.last_error
+            if isinstance(error, AuthenticationFailed):
+                raise AuthenticationFailed(error.message)
+            if self.fail_closed:
+                reason = error.message if error is not None else "no answer yet"
+                raise ServerUnreachable(f"no policy bundle received from Corral ({reason})")
+            if not self._warned_unenforced:
+                self._warned_unenforced = True
+                logger.warning(
+                    "corral: no policy bundle received yet; allowing calls until one arrives "
+                    "(pass fail_closed=True to refuse them instead)"
+                )
+            return None
+        if self.fail_closed:
+            age = state.age()
+            if age is None or age > self.max_staleness_seconds:
+                since = "never" if age is None else f"{age:.0f}s ago"
+                raise ServerUnreachable(
+                    f"Corral last answered {since}, more than the allowed "
+                    f"{self.max_staleness_seconds:g}s, and the client fails closed"
+                )
+        return policy_set
+
+    def _decide(
+        self, call: ProposedCall, policy_set: PolicySet | None
+    ) -> tuple[Decision, str | None]:
+        if policy_set is None:
+            return UNENFORCED, None
+        decision = policy_set.decide(
+            call.name, call.attributes, agent=call.agent, end_user=call.end_user
+        )
+        if decision.plain_allow:
+            return decision, None
+        for alert in decision.alerts:
+            logger.warning(
+                "corral: alert from policy %s (%s) on %s: %s",
+                alert.policy_name,
+                alert.policy_id,
+                call.name,
+                alert.message or "matched",
+            )
+        return decision, new_decision_id()
