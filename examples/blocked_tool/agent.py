@@ -36,12 +36,12 @@ from corral_sdk.integrations.pydantic_ai import CorralGuard
 from examples.blocked_tool.policy import POLICY, ensure_policy
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
-DEV_API_KEY = "crl_dev_local_do_not_use_in_production"  # noqa: S105 - the public development key
+DEV_API_KEY = "crl_dev_local_do_not_use_in_production"
 DANGEROUS_COMMAND = "rm -rf ./workspace"
 SAFE_FILE = "notes.txt"
 
 
-def scripted_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+def scripted_model(messages: list[ModelMessage], _info: AgentInfo) -> ModelResponse:
     """Stands in for an LLM: one tool call per turn, and it reports what each call returned."""
     results = [part for part in messages[-1].parts if isinstance(part, ToolReturnPart)]
     for result in results:

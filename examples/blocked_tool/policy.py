@@ -9,7 +9,7 @@ from typing import Any
 
 POLICY: dict[str, Any] = {
     "name": "example: no recursive deletes",
-    "description": "Created by examples/blocked_tool: refuse `rm -r` (and `rm -rf`, `rm -fr`, ...).",
+    "description": "Created by examples/blocked_tool: refuse `rm -r`, `rm -rf`, `rm -fr`...",
     "action": "block",
     "priority": 500,
     "applies_to": ["tool.shell"],
@@ -23,7 +23,8 @@ def ensure_policy(endpoint: str, api_key: str) -> dict[str, Any]:
     """The stored policy named like `POLICY`, created first if the application has none."""
     query = urllib.parse.urlencode({"q": POLICY["name"]})
     listed = _request("GET", f"{endpoint}/api/policies?{query}", api_key)
-    for policy in listed["data"]:
+    existing: list[dict[str, Any]] = listed["data"]
+    for policy in existing:
         if policy["name"] == POLICY["name"]:
             return policy
     return _request("POST", f"{endpoint}/api/policies", api_key, POLICY)

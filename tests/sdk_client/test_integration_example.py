@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from examples.blocked_tool.agent import main
 from examples.blocked_tool.policy import POLICY
+
 from tests.sdk_client.conftest import Corral
 
 

@@ -227,9 +227,7 @@ def test_the_tools_own_errors_are_handled_as_before(client: Client) -> None:
         """Read a file that is not there."""
         raise ToolException(f"no such file: {path}")
 
-    handled = guard_tool(
-        StructuredTool.from_function(flaky, handle_tool_error=True), client
-    )
+    handled = guard_tool(StructuredTool.from_function(flaky, handle_tool_error=True), client)
     unhandled = guard_tool(StructuredTool.from_function(flaky), client)
 
     assert handled.invoke({"path": "a.txt"}) == "no such file: a.txt"

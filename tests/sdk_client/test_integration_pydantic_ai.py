@@ -60,7 +60,9 @@ def _scripted(*calls: ToolCallPart, seen: list[ToolReturnPart]) -> ModelFunction
     return model
 
 
-def _agent(model: FunctionModel | TestModel, guard: CorralGuard, ran: list[str]) -> Agent[None, str]:
+def _agent(
+    model: FunctionModel | TestModel, guard: CorralGuard, ran: list[str]
+) -> Agent[None, str]:
     agent = Agent(model, capabilities=[guard])
 
     @agent.tool_plain
@@ -127,9 +129,7 @@ def test_a_steered_call_returns_the_replacement(client: Client, policies: None) 
     }
 
 
-def test_on_block_raise_ends_the_run_with_the_policy_error(
-    client: Client, policies: None
-) -> None:
+def test_on_block_raise_ends_the_run_with_the_policy_error(client: Client, policies: None) -> None:
     ran: list[str] = []
     model = FunctionModel(
         _scripted(ToolCallPart("shell", {"command": "rm -rf /"}, tool_call_id="c1"), seen=[])

@@ -82,13 +82,15 @@ def guard_tool(
     guard = ToolGuard(client, on_block, agent, end_user)
     if isinstance(getattr(tool, "_corral_guard", None), ToolGuard):
         raise ValueError(f"the tool {tool.name!r} is already guarded by Corral")
-    guarded_class = cast("type[ToolT]", _guarded_class(type(tool)))
     fields = {name: getattr(tool, name) for name in type(tool).model_fields}
     if on_block == "message":
         fields["handle_tool_error"] = _refusal_or(tool.handle_tool_error)
-    guarded = guarded_class.model_construct(_fields_set=set(tool.model_fields_set), **fields)
-    guarded._corral_guard = guard  # type: ignore[attr-defined]  # a private attribute of the subclass
-    return guarded
+    # A copy without validation: the tool was validated when it was made.
+    guarded = _guarded_class(type(tool)).model_construct(
+        _fields_set=set(tool.model_fields_set), **fields
+    )
+    guarded._corral_guard = guard  # the subclass's private attribute
+    return cast("ToolT", guarded)  # an instance of a subclass of the tool's own class
 
 
 def guard_tools(

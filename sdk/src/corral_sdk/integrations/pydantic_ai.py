@@ -26,6 +26,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from typing_extensions import override
 
 from corral_sdk import Client
 from corral_sdk.integrations.tool_calls import OnBlock, Proceed, Replace, ToolGuard
@@ -63,9 +64,11 @@ class CorralGuard(AbstractCapability[Any]):
         self._guard = ToolGuard(self.client, self.on_block, self.agent, self.end_user)
 
     @classmethod
+    @override
     def get_serialization_name(cls) -> str | None:
         return None  # holds a live client: not something an agent spec file can describe
 
+    @override
     async def wrap_tool_execute(
         self,
         ctx: RunContext[Any],
