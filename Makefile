@@ -52,6 +52,10 @@ fmt: install ## Format and autofix
 	$(RUN)/ruff format .
 	$(RUN)/ruff check --fix .
 
+.PHONY: example
+example: install ## Run examples/blocked_tool against the Corral of `make run`
+	$(RUN)/python -m examples.blocked_tool.agent
+
 .PHONY: bench
 bench: install ## Run the benchmarks under bench/
 	$(RUN)/python bench/api_read_throughput.py

@@ -1,0 +1,1 @@
+"""Runnable examples of Corral; each folder has a README with the commands."""

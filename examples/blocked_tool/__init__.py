@@ -1,0 +1,1 @@
+"""An agent whose dangerous tool call Corral blocks while its safe one runs."""
