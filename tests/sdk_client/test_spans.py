@@ -56,7 +56,10 @@ def test_decisions_become_evidence_and_spans_nest(corral: Corral, client: Client
     assert block["trace_id"] == trace_id
     search = rows["tool.search"]
     assert (search["action"], search["policy_id"]) == ("allow", None)
-    assert [row["call_name"] for row in corral.decisions(policy_id=logger["id"])] == []
+    # The log policy that matched is linked to the decision, so its evidence is findable.
+    assert [row["call_name"] for row in corral.decisions(policy_id=logger["id"])] == [
+        "tool.search"
+    ]
 
     trace = corral.trace(trace_id)
     spans = {(s["name"], s["status"]): s for s in trace["spans"]}
