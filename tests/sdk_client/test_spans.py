@@ -57,9 +57,7 @@ def test_decisions_become_evidence_and_spans_nest(corral: Corral, client: Client
     search = rows["tool.search"]
     assert (search["action"], search["policy_id"]) == ("allow", None)
     # The log policy that matched is linked to the decision, so its evidence is findable.
-    assert [row["call_name"] for row in corral.decisions(policy_id=logger["id"])] == [
-        "tool.search"
-    ]
+    assert [row["call_name"] for row in corral.decisions(policy_id=logger["id"])] == ["tool.search"]
 
     trace = corral.trace(trace_id)
     spans = {(s["name"], s["status"]): s for s in trace["spans"]}
