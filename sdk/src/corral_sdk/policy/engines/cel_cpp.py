@@ -7,6 +7,8 @@ from typing import Any
 
 from corral_sdk.policy.activation import Activation
 from corral_sdk.policy.engine import CompiledExpression
+from corral_sdk.policy.engines import re2_patterns
+from corral_sdk.policy.engines.regex_calls import RegexCall, rewrite
 from corral_sdk.policy.errors import PolicyCompileError
 from corral_sdk.policy.helpers import HELPERS
 from corral_sdk.policy.result import MATCH, NO_MATCH, EvalResult, non_bool
@@ -73,6 +75,26 @@ def _cel_type(python_type: type) -> Any:
     return {str: _cel.Type.STRING, bool: _cel.Type.BOOL}[python_type]
 
 
+# The function a `matches` call with a literal pattern is rewritten to. Its name appears in
+# error reasons only, where it is written back as `matches`.
+PRECOMPILED_MATCHES = "corral_re2_matches"
+
+
+def _precompiled_matches(table: re2_patterns.PatternTable) -> Any:
+    string = _cel.Type.STRING
+    overloads = [
+        _cel.Overload(
+            f"{PRECOMPILED_MATCHES}_{form}",
+            _cel.Type.BOOL,
+            [string, string],
+            is_member=member,
+            impl=table.search,
+        )
+        for form, member in (("member", True), ("global", False))
+    ]
+    return _cel.FunctionDecl(PRECOMPILED_MATCHES, overloads)
+
+
 def _declarations() -> list[Any]:
     return [
         _cel.FunctionDecl(
@@ -91,10 +113,21 @@ def _declarations() -> list[Any]:
 
 
 class CelCppEngine:
-    """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp."""
+    """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp.
 
-    def __init__(self) -> None:
+    With `precompile_regex` (the default) and google-re2 installed, each `matches()` call whose
+    pattern is a string literal RE2 accepts runs through that pattern compiled once
+    (`re2_patterns`); other `matches()` calls, and every call without google-re2, run the
+    engine's own, which compiles the pattern on each evaluation. The results are the same.
+    """
+
+    def __init__(self, *, precompile_regex: bool = True) -> None:
         dyn_map = _cel.Type.Map(_cel.Type.STRING, _cel.Type.DYN)
+        functions = _declarations()
+        self._patterns: re2_patterns.PatternTable | None = None
+        if precompile_regex and re2_patterns.available():
+            self._patterns = re2_patterns.PatternTable()
+            functions.append(_precompiled_matches(self._patterns))
         self._env: Any = _cel.NewEnv(
             variables={
                 "name": _cel.Type.STRING,
@@ -102,7 +135,7 @@ class CelCppEngine:
                 "args": dyn_map,
                 "now": _cel.Type.TIMESTAMP,
             },
-            functions=_declarations(),
+            functions=functions,
         )
         self._accepted_results = (_cel.Type.BOOL, _cel.Type.DYN)
         self._error_type: Any = _cel.Type.ERROR
@@ -111,6 +144,42 @@ class CelCppEngine:
     def name(self) -> str:
         """The engine's report name."""
         return ENGINE_NAME
+
+    @property
+    def precompiles_regex(self) -> bool:
+        """Whether literal `matches()` patterns are compiled once (google-re2 is installed)."""
+        return self._patterns is not None
+
+    def _literal_pattern(self, call: RegexCall) -> str | None:
+        # The literal is decoded by CEL itself, so every escape means what CEL says it means.
+        try:
+            value = self._env.compile(call.pattern.text).eval().value()
+        except RuntimeError:
+            return None
+        return value if isinstance(value, str) else None
+
+    def _precompiled(self, source: str, checked: Any) -> Any:
+        """`checked` with its literal `matches()` patterns precompiled, when there are any."""
+        patterns = self._patterns
+        if patterns is None or "matches" not in source:
+            return checked
+
+        def keep(call: RegexCall) -> bool:
+            pattern = self._literal_pattern(call)
+            # A pattern RE2 refuses stays with the engine's `matches`, which reports the error
+            # in its own words on every evaluation.
+            return pattern is not None and patterns.compile(pattern)
+
+        rewritten, calls = rewrite(source, PRECOMPILED_MATCHES, keep)
+        if not calls:
+            return checked
+        try:
+            expression = self._env.compile(rewritten)
+        except RuntimeError:
+            return checked
+        # The rewrite renames a function and nothing else, so the type cannot change; if it
+        # did, the original program is the one to trust.
+        return expression if expression.return_type() == checked.return_type() else checked
 
     def compile(self, source: str) -> CompiledExpression:
         """Parse and type-check; an expression that can never be a bool is refused here."""
@@ -126,7 +195,9 @@ class CelCppEngine:
                 line=1,
                 column=1,
             )
-        return CompiledExpression(source, ENGINE_NAME, expression)
+        # Checked (and any error reported) on the source as written, so that positions point
+        # into the author's text; then the literal regexes are precompiled.
+        return CompiledExpression(source, ENGINE_NAME, self._precompiled(source, expression))
 
     def evaluate(self, program: CompiledExpression, activation: Activation) -> EvalResult:
         """Evaluate, converting the activation once per call and sharing it across policies."""
@@ -147,12 +218,13 @@ class CelCppEngine:
         # Values come from callers and span attributes; whatever the library raises for them is
         # an evaluation error, never a crash of the decision.
         except Exception as exc:  # noqa: BLE001
-            return EvalResult.error(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}".replace(PRECOMPILED_MATCHES, "matches")
+            return EvalResult.error(reason)
         if result is True:
             return MATCH
         if result is False:
             return NO_MATCH
         result_type = value.type()
         if result_type == self._error_type:
-            return EvalResult.error(str(result))
+            return EvalResult.error(str(result).replace(PRECOMPILED_MATCHES, "matches"))
         return non_bool(result)
