@@ -150,6 +150,11 @@ class CelCppEngine:
         """Whether literal `matches()` patterns are compiled once (google-re2 is installed)."""
         return self._patterns is not None
 
+    @property
+    def patterns(self) -> re2_patterns.PatternTable | None:
+        """The precompiled patterns, None when patterns are not precompiled."""
+        return self._patterns
+
     def _literal_pattern(self, call: RegexCall) -> str | None:
         # The literal is decoded by CEL itself, so every escape means what CEL says it means.
         try:

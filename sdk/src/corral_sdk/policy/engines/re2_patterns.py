@@ -45,6 +45,14 @@ class PatternTable:
         self._compiled: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def __contains__(self, pattern: object) -> bool:
+        return pattern in self._compiled
+
+    def clear(self) -> None:
+        """Forget every compiled pattern (they are compiled again on use)."""
+        with self._lock:
+            self._compiled.clear()
+
     def compile(self, pattern: str) -> bool:
         """Compile and keep `pattern`; False when RE2 refuses it (the engine reports why)."""
         return self._regexp(pattern) is not None
