@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from corral_sdk.policy.activation import Activation
-from corral_sdk.policy.engine import CompiledExpression
+from corral_sdk.policy.engine import MAX_BATCH, CompiledExpression
 from corral_sdk.policy.engines import re2_patterns
 from corral_sdk.policy.engines.regex_calls import RegexCall, rewrite
 from corral_sdk.policy.errors import PolicyCompileError
@@ -163,11 +164,12 @@ class CelCppEngine:
             return None
         return value if isinstance(value, str) else None
 
-    def _precompiled(self, source: str, checked: Any) -> Any:
-        """`checked` with its literal `matches()` patterns precompiled, when there are any."""
+    def _precompiled(self, source: str, checked: Any) -> tuple[Any, str | None]:
+        """`checked` with its literal `matches()` patterns precompiled, when there are any,
+        and the text compiled for that."""
         patterns = self._patterns
         if patterns is None or "matches" not in source:
-            return checked
+            return checked, None
 
         def keep(call: RegexCall) -> bool:
             pattern = self._literal_pattern(call)
@@ -177,14 +179,16 @@ class CelCppEngine:
 
         rewritten, calls = rewrite(source, PRECOMPILED_MATCHES, keep)
         if not calls:
-            return checked
+            return checked, None
         try:
             expression = self._env.compile(rewritten)
         except RuntimeError:
-            return checked
+            return checked, None
         # The rewrite renames a function and nothing else, so the type cannot change; if it
         # did, the original program is the one to trust.
-        return expression if expression.return_type() == checked.return_type() else checked
+        if expression.return_type() != checked.return_type():
+            return checked, None
+        return expression, rewritten
 
     def compile(self, source: str) -> CompiledExpression:
         """Parse and type-check; an expression that can never be a bool is refused here."""
@@ -202,21 +206,59 @@ class CelCppEngine:
             )
         # Checked (and any error reported) on the source as written, so that positions point
         # into the author's text; then the literal regexes are precompiled.
-        return CompiledExpression(source, ENGINE_NAME, self._precompiled(source, expression))
+        executable, executed = self._precompiled(source, expression)
+        return CompiledExpression(source, ENGINE_NAME, executable, executed)
+
+    def compile_batch(self, programs: Sequence[CompiledExpression]) -> object | None:
+        """One program whose int value has bit i set when program i matched.
+
+        Each expression becomes `(expr) ? 2^i : 0`, so an error or a non-bool anywhere makes
+        the whole value an error and the caller falls back to evaluating one by one. Each
+        expression sits on lines of its own so that a trailing `//` comment ends with it.
+        """
+        if not 1 <= len(programs) <= MAX_BATCH or any(
+            program.engine != ENGINE_NAME for program in programs
+        ):
+            return None
+        terms = [
+            f"((\n{program.executed or program.source}\n) ? {1 << index} : 0)"
+            for index, program in enumerate(programs)
+        ]
+        try:
+            batch = self._env.compile(" + ".join(terms))
+        except RuntimeError:
+            return None
+        return batch if batch.return_type() == _cel.Type.INT else None
+
+    def evaluate_batch(self, batch: object, activation: Activation) -> int | None:
+        """The match bits of a batch, or None when one of its programs did not give a bool."""
+        expression: Any = batch
+        try:
+            bound = self._bind(activation)
+            result = expression.eval(bound).value()
+        except Exception:  # noqa: BLE001 - the one-by-one evaluation reports it
+            return None
+        return result if type(result) is int else None
+
+    def _bind(self, activation: Activation) -> Any:
+        bound = activation.bound.get(ENGINE_NAME)
+        if bound is None:
+            variables = activation.variables()
+            if _activation_has_nul(activation):
+                variables = _without_nul(variables)
+            bound = self._env.Activation(data=variables)
+            activation.bound[ENGINE_NAME] = bound
+        return bound
 
     def evaluate(self, program: CompiledExpression, activation: Activation) -> EvalResult:
         """Evaluate, converting the activation once per call and sharing it across policies."""
         if program.engine != ENGINE_NAME:
             return EvalResult.error(f"program was compiled by {program.engine}, not {ENGINE_NAME}")
         expression: Any = program.handle
-        bound = activation.bound.get(ENGINE_NAME)
         try:
+            bound = activation.bound.get(ENGINE_NAME)
             if bound is None:
-                variables = activation.variables()
-                if _activation_has_nul(activation):
-                    variables = _without_nul(variables)
-                bound = self._env.Activation(data=variables)
-                activation.bound[ENGINE_NAME] = bound
+                bound = self._bind(activation)
             # Positional: pybind11 parses keyword arguments measurably slower.
             value = expression.eval(bound)
             result = value.value()
