@@ -113,6 +113,15 @@ def _declarations() -> list[Any]:
     ]
 
 
+def _balanced_sum(terms: list[str]) -> str:
+    # The parser refuses nesting deeper than 32; a balanced tree of additions nests
+    # log2(terms) deep, where a chain `a + b + c …` would nest once per term.
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_balanced_sum(terms[:middle])} + {_balanced_sum(terms[middle:])})"
+
+
 class CelCppEngine:
     """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp.
 
@@ -225,7 +234,7 @@ class CelCppEngine:
             for index, program in enumerate(programs)
         ]
         try:
-            batch = self._env.compile(" + ".join(terms))
+            batch = self._env.compile(_balanced_sum(terms))
         except RuntimeError:
             return None
         return batch if batch.return_type() == _cel.Type.INT else None
