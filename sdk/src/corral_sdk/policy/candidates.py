@@ -11,7 +11,7 @@ reason exactly as without batching.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from corral_sdk.policy.activation import Activation
 from corral_sdk.policy.compiled import CompiledPolicy
@@ -30,7 +30,7 @@ def evaluable(entry: CompiledPolicy) -> bool:
 class Candidates:
     """The policies one call name is decided by, in evaluation order."""
 
-    __slots__ = ("_misses", "batch", "batched", "entries", "uses")
+    __slots__ = ("_evaluate_batch", "_misses", "batch", "batched", "entries", "uses")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class Candidates:
         uses: frozenset[str],
         batch: object | None = None,
         batched: int = 0,
+        evaluate_batch: Callable[[object, Activation], int | None] | None = None,
     ) -> None:
         self.entries = entries
         # The variables any of them can reference: the others are not converted.
@@ -45,14 +46,16 @@ class Candidates:
         # The engine's batch over the first `batched` evaluable entries, or None.
         self.batch = batch
         self.batched = batched
+        # Bound once here: an isinstance check against a runtime Protocol costs microseconds.
+        self._evaluate_batch = evaluate_batch
         self._misses = 0
 
-    def match_bits(self, engine: PolicyEngine, activation: Activation) -> int | None:
+    def match_bits(self, activation: Activation) -> int | None:
         """Bit i set when the i-th evaluable entry matched; None to evaluate one by one."""
         batch = self.batch
-        if batch is None or not isinstance(engine, BatchingEngine):
+        if batch is None or self._evaluate_batch is None:
             return None
-        bits = engine.evaluate_batch(batch, activation)
+        bits = self._evaluate_batch(batch, activation)
         if bits is None:
             # Not locked: a lost update between threads only delays or hastens the switch.
             self._misses += 1
@@ -86,4 +89,6 @@ class BatchCache:
             ]
             self._batches[runnable] = engine.compile_batch(programs)
         batch = self._batches[runnable]
-        return Candidates(entries, uses, batch, len(runnable) if batch is not None else 0)
+        if batch is None:
+            return Candidates(entries, uses)
+        return Candidates(entries, uses, batch, len(runnable), engine.evaluate_batch)

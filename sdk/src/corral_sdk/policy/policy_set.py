@@ -121,7 +121,7 @@ class PolicySet:
         evaluate = self.engine.evaluate
         # Which of the first `batched` expressions match, from one call into the engine; the
         # walk below applies them in order exactly as if each had been evaluated in turn.
-        bits = found.match_bits(self.engine, activation) if found.batched else None
+        bits = found.match_bits(activation) if found.batched else None
         batched = found.batched if bits is not None else 0
         bits = bits or 0
         trace: DecisionTrace | None = None
