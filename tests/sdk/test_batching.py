@@ -181,3 +181,34 @@ def test_shadow_and_log_policies_keep_their_rules_in_a_batch() -> None:
     assert [hit.policy_id for hit in decision.shadow] == ["shadow-high"]
     assert [hit.policy_id for hit in decision.matched] == ["log", "allow"]
     assert decision.evaluated == 3
+
+
+def test_a_decision_is_built_once_per_match_pattern() -> None:
+    policies = [
+        policy("log", Action.LOG, expression='args.command.startsWith("rm")', priority=2),
+        policy("block", expression='args.command.contains("-rf")', priority=1),
+    ]
+    batched, single = _pair(policies)
+    first = _same(batched, single, "tool.shell", tool_call(command="rm -rf /"))
+    again = _same(batched, single, "tool.shell", tool_call(command="rm -rf /tmp"))
+    assert again is first
+    other = _same(batched, single, "tool.shell", tool_call(command="rm x"))
+    assert other.action is Action.ALLOW
+
+
+def test_throttles_take_a_token_on_every_call_even_with_known_match_patterns() -> None:
+    policies = [
+        policy(
+            "throttle",
+            Action.THROTTLE,
+            expression='args.command.startsWith("ls")',
+            priority=2,
+            config={"max_calls": 2, "window_seconds": 3600},
+        ),
+        policy("log", Action.LOG, expression='name == "tool.shell"', priority=1),
+    ]
+    batched, single = _pair(policies)
+    actions = [
+        _same(batched, single, "tool.shell", tool_call(command="ls")).action for _ in range(3)
+    ]
+    assert actions == [Action.ALLOW, Action.ALLOW, Action.THROTTLE]

@@ -15,11 +15,14 @@ from collections.abc import Callable, Sequence
 
 from corral_sdk.policy.activation import Activation
 from corral_sdk.policy.compiled import CompiledPolicy
+from corral_sdk.policy.decision import Decision
 from corral_sdk.policy.engine import MAX_BATCH, BatchingEngine, CompiledExpression, PolicyEngine
 
 # After this many batches in a row that erred (a policy that always errs on these calls, such
 # as a missing key), the candidates stop batching: each call would pay twice.
 _MAX_MISSES = 16
+# Distinct match patterns remembered per candidate list.
+_MAX_DECISIONS = 256
 
 
 def evaluable(entry: CompiledPolicy) -> bool:
@@ -30,7 +33,16 @@ def evaluable(entry: CompiledPolicy) -> bool:
 class Candidates:
     """The policies one call name is decided by, in evaluation order."""
 
-    __slots__ = ("_evaluate_batch", "_misses", "batch", "batched", "entries", "uses")
+    __slots__ = (
+        "_evaluate_batch",
+        "_misses",
+        "batch",
+        "batched",
+        "complete",
+        "decisions",
+        "entries",
+        "uses",
+    )
 
     def __init__(
         self,
@@ -49,6 +61,16 @@ class Candidates:
         # Bound once here: an isinstance check against a runtime Protocol costs microseconds.
         self._evaluate_batch = evaluate_batch
         self._misses = 0
+        # Whether the batch holds every expression the entries have, so that its bits alone
+        # determine every outcome; then the decisions already built, by bits.
+        self.complete = batch is not None and batched == sum(map(evaluable, entries))
+        self.decisions: dict[int, Decision] = {}
+
+    def remember(self, bits: int, decision: Decision) -> None:
+        """Keep the decision these match bits lead to (bounded: bits can take many values)."""
+        if len(self.decisions) >= _MAX_DECISIONS:
+            self.decisions.clear()
+        self.decisions[bits] = decision
 
     def match_bits(self, activation: Activation) -> int | None:
         """Bit i set when the i-th evaluable entry matched; None to evaluate one by one."""

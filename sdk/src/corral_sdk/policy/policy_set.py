@@ -118,12 +118,32 @@ class PolicySet:
             # Reading the clock is skipped when no candidate can see `now`.
             now = self._clock() if "now" in uses else _UNUSED_NOW
         activation = Activation(name, attrs, now, used=uses)
-        evaluate = self.engine.evaluate
         # Which of the first `batched` expressions match, from one call into the engine; the
-        # walk below applies them in order exactly as if each had been evaluated in turn.
+        # walk applies them in order exactly as if each had been evaluated in turn.
         bits = found.match_bits(activation) if found.batched else None
-        batched = found.batched if bits is not None else 0
-        bits = bits or 0
+        if bits is None:
+            return self._walk(candidates, activation, 0, 0, agent, end_user)
+        if found.complete:
+            # Every expression's outcome is in `bits`, so unless a throttle bucket is involved
+            # the decision is a function of `bits` alone: it is built once and shared.
+            known = found.decisions.get(bits)
+            if known is not None:
+                return known
+        decision = self._walk(candidates, activation, bits, found.batched, agent, end_user)
+        if found.complete and all(hit.throttle_admitted is None for hit in decision.matched):
+            found.remember(bits, decision)
+        return decision
+
+    def _walk(
+        self,
+        candidates: tuple[CompiledPolicy, ...],
+        activation: Activation,
+        bits: int,
+        batched: int,
+        agent: str | None,
+        end_user: str | None,
+    ) -> Decision:
+        evaluate = self.engine.evaluate
         trace: DecisionTrace | None = None
         evaluated = 0
         for entry in candidates:
