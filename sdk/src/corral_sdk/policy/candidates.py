@@ -101,7 +101,7 @@ class BatchCache:
         """The candidates, with a batch when the engine can batch two or more expressions."""
         engine = self._engine
         runnable = tuple(entry for entry in entries if evaluable(entry))[:MAX_BATCH]
-        if engine is None or len(runnable) < 2:
+        if engine is None or not runnable:
             return Candidates(entries, uses)
         if runnable not in self._batches:
             if len(self._batches) >= self._max:

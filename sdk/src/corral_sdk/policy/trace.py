@@ -64,7 +64,10 @@ class DecisionTrace:
             )
             if not fails_closed:
                 return None
-        hit = PolicyHit(policy.id, policy.name, action, failed_closed=failure is not None)
+        if failure is None:
+            hit = entry.hit
+        else:
+            hit = PolicyHit(policy.id, policy.name, action, failed_closed=True)
         if policy.shadow:
             self.shadow.append(hit)
             return None
