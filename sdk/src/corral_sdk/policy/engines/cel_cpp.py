@@ -19,6 +19,8 @@ from corral_sdk.policy.values import TOOL_ARGS_ATTR
 _cel: Any = importlib.import_module("cel_expr_python.cel")
 
 ENGINE_NAME = "cel-cpp"
+# Where the variables prepared for this engine (NULs replaced) are kept on an activation.
+_VARIABLES_KEY = f"{ENGINE_NAME}/variables"
 
 # cel-expr-python 0.1.3 ends a Python string at its first NUL when converting it, so
 # "ls\x00; rm -rf /" would reach CEL as "ls" and slip past `contains("rm -rf")`. Every NUL is
@@ -243,19 +245,32 @@ class CelCppEngine:
         """The match bits of a batch, or None when one of its programs did not give a bool."""
         expression: Any = batch
         try:
-            bound = self._bind(activation)
-            result = expression.eval(bound).value()
+            bound = activation.bound.get(ENGINE_NAME)
+            if bound is None:
+                # A batch is usually the only evaluation of a call: evaluating on the plain
+                # variables skips building a reusable activation (a third of the cost).
+                result = expression.eval(None, self._variables(activation)).value()
+            else:
+                result = expression.eval(bound).value()
         except Exception:  # noqa: BLE001 - the one-by-one evaluation reports it
             return None
         return result if type(result) is int else None
 
+    @staticmethod
+    def _variables(activation: Activation) -> dict[str, Any]:
+        found = activation.bound.get(_VARIABLES_KEY)
+        if isinstance(found, dict):
+            return found
+        variables = activation.variables()
+        if _activation_has_nul(activation):
+            variables = _without_nul(variables)
+        activation.bound[_VARIABLES_KEY] = variables
+        return variables
+
     def _bind(self, activation: Activation) -> Any:
         bound = activation.bound.get(ENGINE_NAME)
         if bound is None:
-            variables = activation.variables()
-            if _activation_has_nul(activation):
-                variables = _without_nul(variables)
-            bound = self._env.Activation(data=variables)
+            bound = self._env.Activation(data=self._variables(activation))
             activation.bound[ENGINE_NAME] = bound
         return bound
 
