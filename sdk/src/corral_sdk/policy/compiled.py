@@ -31,6 +31,8 @@ class CompiledPolicy:
     constant: EvalResult | None
     # The evidence of a plain match of this policy, built once: hits are immutable.
     hit: PolicyHit
+    # The same for a throttle that refused (index 0) or admitted (index 1) the call.
+    throttle_hits: tuple[PolicyHit, PolicyHit]
 
     @property
     def invalid(self) -> EvalResult:
@@ -93,6 +95,10 @@ def compile_policy(
         referenced_variables(source),
         _CONSTANTS.get(source),
         PolicyHit(policy.id, policy.name, policy.action),
+        (
+            PolicyHit(policy.id, policy.name, policy.action, throttle_admitted=False),
+            PolicyHit(policy.id, policy.name, policy.action, throttle_admitted=True),
+        ),
     )
     return compiled, tuple(problems)
 
