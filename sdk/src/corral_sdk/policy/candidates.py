@@ -7,6 +7,10 @@ matched. The decision still walks the candidates in order with the same rules; o
 outcome comes from changes. A batch says nothing about errors: when any expression in it errs
 or is not a bool, the expressions are evaluated one by one, which gives every outcome and
 reason exactly as without batching.
+
+When the batch holds every expression of the candidates, the match bits determine the whole
+walk, so the decision they lead to is built once and shared (`decisions`), unless the walk
+reached a throttle, whose bucket must be asked on every call.
 """
 
 from __future__ import annotations
