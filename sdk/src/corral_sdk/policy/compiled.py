@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from corral_sdk.policy.actions import STRICTNESS, ActionSettings, parse_action_config
 from corral_sdk.policy.activation import referenced_variables
 from corral_sdk.policy.applies_to import AppliesTo, pattern_problem
+from corral_sdk.policy.decision import PolicyHit
 from corral_sdk.policy.engine import CompiledExpression, PolicyEngine
 from corral_sdk.policy.errors import PolicyCompileError, PolicyProblem
 from corral_sdk.policy.policy import Policy
@@ -28,6 +29,10 @@ class CompiledPolicy:
     # The outcome of an expression that is the literal `true` or `false` (common for log,
     # throttle and allow policies), known without evaluating it.
     constant: EvalResult | None
+    # The evidence of a plain match of this policy, built once: hits are immutable.
+    hit: PolicyHit
+    # The same for a throttle that refused (index 0) or admitted (index 1) the call.
+    throttle_hits: tuple[PolicyHit, PolicyHit]
 
     @property
     def invalid(self) -> EvalResult:
@@ -89,6 +94,11 @@ def compile_policy(
         broken,
         referenced_variables(source),
         _CONSTANTS.get(source),
+        PolicyHit(policy.id, policy.name, policy.action),
+        (
+            PolicyHit(policy.id, policy.name, policy.action, throttle_admitted=False),
+            PolicyHit(policy.id, policy.name, policy.action, throttle_admitted=True),
+        ),
     )
     return compiled, tuple(problems)
 

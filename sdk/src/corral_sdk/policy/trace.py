@@ -64,7 +64,10 @@ class DecisionTrace:
             )
             if not fails_closed:
                 return None
-        hit = PolicyHit(policy.id, policy.name, action, failed_closed=failure is not None)
+        if failure is None:
+            hit = entry.hit
+        else:
+            hit = PolicyHit(policy.id, policy.name, action, failed_closed=True)
         if policy.shadow:
             self.shadow.append(hit)
             return None
@@ -102,15 +105,18 @@ class DecisionTrace:
                 self.errors.append(
                     PolicyFailure(policy.id, policy.name, Action.THROTTLE, failure, True, False)
                 )
-        self.matched.append(
-            PolicyHit(
-                policy.id,
-                policy.name,
-                Action.THROTTLE,
-                failed_closed=failure is not None,
-                throttle_admitted=verdict.admitted,
+        if failure is None:
+            self.matched.append(entry.throttle_hits[1 if verdict.admitted else 0])
+        else:
+            self.matched.append(
+                PolicyHit(
+                    policy.id,
+                    policy.name,
+                    Action.THROTTLE,
+                    failed_closed=True,
+                    throttle_admitted=verdict.admitted,
+                )
             )
-        )
         if verdict.admitted:
             return None
         return self.finish(

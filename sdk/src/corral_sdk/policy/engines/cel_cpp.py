@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from corral_sdk.policy.activation import Activation
-from corral_sdk.policy.engine import CompiledExpression
+from corral_sdk.policy.engine import MAX_BATCH, CompiledExpression
+from corral_sdk.policy.engines import re2_patterns
+from corral_sdk.policy.engines.regex_calls import RegexCall, rewrite
 from corral_sdk.policy.errors import PolicyCompileError
 from corral_sdk.policy.helpers import HELPERS
 from corral_sdk.policy.result import MATCH, NO_MATCH, EvalResult, non_bool
@@ -16,6 +19,8 @@ from corral_sdk.policy.values import TOOL_ARGS_ATTR
 _cel: Any = importlib.import_module("cel_expr_python.cel")
 
 ENGINE_NAME = "cel-cpp"
+# Where the variables prepared for this engine (NULs replaced) are kept on an activation.
+_VARIABLES_KEY = f"{ENGINE_NAME}/variables"
 
 # cel-expr-python 0.1.3 ends a Python string at its first NUL when converting it, so
 # "ls\x00; rm -rf /" would reach CEL as "ls" and slip past `contains("rm -rf")`. Every NUL is
@@ -73,6 +78,26 @@ def _cel_type(python_type: type) -> Any:
     return {str: _cel.Type.STRING, bool: _cel.Type.BOOL}[python_type]
 
 
+# The function a `matches` call with a literal pattern is rewritten to. Its name appears in
+# error reasons only, where it is written back as `matches`.
+PRECOMPILED_MATCHES = "corral_re2_matches"
+
+
+def _precompiled_matches(table: re2_patterns.PatternTable) -> Any:
+    string = _cel.Type.STRING
+    overloads = [
+        _cel.Overload(
+            f"{PRECOMPILED_MATCHES}_{form}",
+            _cel.Type.BOOL,
+            [string, string],
+            is_member=member,
+            impl=table.search,
+        )
+        for form, member in (("member", True), ("global", False))
+    ]
+    return _cel.FunctionDecl(PRECOMPILED_MATCHES, overloads)
+
+
 def _declarations() -> list[Any]:
     return [
         _cel.FunctionDecl(
@@ -90,11 +115,31 @@ def _declarations() -> list[Any]:
     ]
 
 
-class CelCppEngine:
-    """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp."""
+def _balanced_sum(terms: list[str]) -> str:
+    # The parser refuses nesting deeper than 32; a balanced tree of additions nests
+    # log2(terms) deep, where a chain `a + b + c …` would nest once per term.
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({_balanced_sum(terms[:middle])} + {_balanced_sum(terms[middle:])})"
 
-    def __init__(self) -> None:
+
+class CelCppEngine:
+    """Type-checked CEL: `name` string, `attrs`/`args` maps of dyn, `now` timestamp.
+
+    With `precompile_regex` (the default) and google-re2 installed, each `matches()` call whose
+    pattern is a string literal RE2 accepts runs through that pattern compiled once
+    (`re2_patterns`); other `matches()` calls, and every call without google-re2, run the
+    engine's own, which compiles the pattern on each evaluation. The results are the same.
+    """
+
+    def __init__(self, *, precompile_regex: bool = True) -> None:
         dyn_map = _cel.Type.Map(_cel.Type.STRING, _cel.Type.DYN)
+        functions = _declarations()
+        self._patterns: re2_patterns.PatternTable | None = None
+        if precompile_regex and re2_patterns.available():
+            self._patterns = re2_patterns.PatternTable()
+            functions.append(_precompiled_matches(self._patterns))
         self._env: Any = _cel.NewEnv(
             variables={
                 "name": _cel.Type.STRING,
@@ -102,7 +147,7 @@ class CelCppEngine:
                 "args": dyn_map,
                 "now": _cel.Type.TIMESTAMP,
             },
-            functions=_declarations(),
+            functions=functions,
         )
         self._accepted_results = (_cel.Type.BOOL, _cel.Type.DYN)
         self._error_type: Any = _cel.Type.ERROR
@@ -111,6 +156,50 @@ class CelCppEngine:
     def name(self) -> str:
         """The engine's report name."""
         return ENGINE_NAME
+
+    @property
+    def precompiles_regex(self) -> bool:
+        """Whether literal `matches()` patterns are compiled once (google-re2 is installed)."""
+        return self._patterns is not None
+
+    @property
+    def patterns(self) -> re2_patterns.PatternTable | None:
+        """The precompiled patterns, None when patterns are not precompiled."""
+        return self._patterns
+
+    def _literal_pattern(self, call: RegexCall) -> str | None:
+        # The literal is decoded by CEL itself, so every escape means what CEL says it means.
+        try:
+            value = self._env.compile(call.pattern.text).eval().value()
+        except RuntimeError:
+            return None
+        return value if isinstance(value, str) else None
+
+    def _precompiled(self, source: str, checked: Any) -> tuple[Any, str | None]:
+        """`checked` with its literal `matches()` patterns precompiled, when there are any,
+        and the text compiled for that."""
+        patterns = self._patterns
+        if patterns is None or "matches" not in source:
+            return checked, None
+
+        def keep(call: RegexCall) -> bool:
+            pattern = self._literal_pattern(call)
+            # A pattern RE2 refuses stays with the engine's `matches`, which reports the error
+            # in its own words on every evaluation.
+            return pattern is not None and patterns.compile(pattern)
+
+        rewritten, calls = rewrite(source, PRECOMPILED_MATCHES, keep)
+        if not calls:
+            return checked, None
+        try:
+            expression = self._env.compile(rewritten)
+        except RuntimeError:
+            return checked, None
+        # The rewrite renames a function and nothing else, so the type cannot change; if it
+        # did, the original program is the one to trust.
+        if expression.return_type() != checked.return_type():
+            return checked, None
+        return expression, rewritten
 
     def compile(self, source: str) -> CompiledExpression:
         """Parse and type-check; an expression that can never be a bool is refused here."""
@@ -126,33 +215,87 @@ class CelCppEngine:
                 line=1,
                 column=1,
             )
-        return CompiledExpression(source, ENGINE_NAME, expression)
+        # Checked (and any error reported) on the source as written, so that positions point
+        # into the author's text; then the literal regexes are precompiled.
+        executable, executed = self._precompiled(source, expression)
+        return CompiledExpression(source, ENGINE_NAME, executable, executed)
+
+    def compile_batch(self, programs: Sequence[CompiledExpression]) -> object | None:
+        """One program whose int value has bit i set when program i matched.
+
+        Each expression becomes `(expr) ? 2^i : 0`, so an error or a non-bool anywhere makes
+        the whole value an error and the caller falls back to evaluating one by one. Each
+        expression sits on lines of its own so that a trailing `//` comment ends with it.
+        """
+        if not 1 <= len(programs) <= MAX_BATCH or any(
+            program.engine != ENGINE_NAME for program in programs
+        ):
+            return None
+        terms = [
+            f"((\n{program.executed or program.source}\n) ? {1 << index} : 0)"
+            for index, program in enumerate(programs)
+        ]
+        try:
+            batch = self._env.compile(_balanced_sum(terms))
+        except RuntimeError:
+            return None
+        return batch if batch.return_type() == _cel.Type.INT else None
+
+    def evaluate_batch(self, batch: object, activation: Activation) -> int | None:
+        """The match bits of a batch, or None when one of its programs did not give a bool."""
+        expression: Any = batch
+        try:
+            bound = activation.bound.get(ENGINE_NAME)
+            if bound is None:
+                # A batch is usually the only evaluation of a call: evaluating on the plain
+                # variables skips building a reusable activation (a third of the cost).
+                result = expression.eval(None, self._variables(activation)).value()
+            else:
+                result = expression.eval(bound).value()
+        except Exception:  # noqa: BLE001 - the one-by-one evaluation reports it
+            return None
+        return result if type(result) is int else None
+
+    @staticmethod
+    def _variables(activation: Activation) -> dict[str, Any]:
+        found = activation.bound.get(_VARIABLES_KEY)
+        if isinstance(found, dict):
+            return found
+        variables = activation.variables()
+        if _activation_has_nul(activation):
+            variables = _without_nul(variables)
+        activation.bound[_VARIABLES_KEY] = variables
+        return variables
+
+    def _bind(self, activation: Activation) -> Any:
+        bound = activation.bound.get(ENGINE_NAME)
+        if bound is None:
+            bound = self._env.Activation(data=self._variables(activation))
+            activation.bound[ENGINE_NAME] = bound
+        return bound
 
     def evaluate(self, program: CompiledExpression, activation: Activation) -> EvalResult:
         """Evaluate, converting the activation once per call and sharing it across policies."""
         if program.engine != ENGINE_NAME:
             return EvalResult.error(f"program was compiled by {program.engine}, not {ENGINE_NAME}")
         expression: Any = program.handle
-        bound = activation.bound.get(ENGINE_NAME)
         try:
+            bound = activation.bound.get(ENGINE_NAME)
             if bound is None:
-                variables = activation.variables()
-                if _activation_has_nul(activation):
-                    variables = _without_nul(variables)
-                bound = self._env.Activation(data=variables)
-                activation.bound[ENGINE_NAME] = bound
+                bound = self._bind(activation)
             # Positional: pybind11 parses keyword arguments measurably slower.
             value = expression.eval(bound)
             result = value.value()
         # Values come from callers and span attributes; whatever the library raises for them is
         # an evaluation error, never a crash of the decision.
         except Exception as exc:  # noqa: BLE001
-            return EvalResult.error(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}".replace(PRECOMPILED_MATCHES, "matches")
+            return EvalResult.error(reason)
         if result is True:
             return MATCH
         if result is False:
             return NO_MATCH
         result_type = value.type()
         if result_type == self._error_type:
-            return EvalResult.error(str(result))
+            return EvalResult.error(str(result).replace(PRECOMPILED_MATCHES, "matches"))
         return non_bool(result)
