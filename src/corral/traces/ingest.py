@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
+import orjson
+
 from corral.telemetry.cost import Cost, PriceCatalog, Unpriced, cost_of
 from corral.telemetry.normalize import Derived, normalize
 from corral.telemetry.records import SPAN_KIND_NAMES, SpanRecord
@@ -61,13 +63,32 @@ def clean_text(text: str) -> str:
 
 
 def clean(value: Any) -> Any:
-    """`clean_text` applied to every string of a JSON-compatible value, keys included."""
+    """`clean_text` applied to every string of a JSON-compatible value, keys included.
+
+    Almost every value is clean already: one orjson pass, which refuses lone surrogates and
+    escapes NUL as `\\u0000`, proves it far faster than walking the value in Python.
+    """
+    if isinstance(value, dict | list) and _plainly_clean(value):
+        return value
+    return _clean(value)
+
+
+def _plainly_clean(value: dict[str, Any] | list[Any]) -> bool:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    # A false alarm (the text `\u0000` itself) only costs the slow walk.
+    return b"\\u0000" not in encoded
+
+
+def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {clean_text(str(k)): clean(v) for k, v in value.items()}
+        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clean(v) for v in value]
+        return [_clean(v) for v in value]
     return value
 
 
