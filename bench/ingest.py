@@ -28,18 +28,22 @@ import json
 import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import psycopg
 
-from bench.api_read_throughput import DEV_KEY, Server, _database, _machine
+from bench.api_read_throughput import DEV_KEY, Server, _machine, _without_password
 from bench.otlp_payload import SECRETS, PayloadFactory, attribute_bytes
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,6 +72,11 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--py-spy",
+        metavar="PATH",
+        help="record the server (all workers) with py-spy during the window, raw format",
+    )
     args = parser.parse_args()
     if not 1 <= args.concurrency <= 512 or not 1 <= args.clients <= args.concurrency:
         parser.error("--concurrency must be in [1, 512] and --clients in [1, concurrency]")
@@ -78,6 +87,33 @@ def _parse_args() -> argparse.Namespace:
     if not 1 <= args.workers <= 16:
         parser.error("--workers must be in [1, 16]")
     return args
+
+
+@contextmanager
+def _database(admin_url: str | None, data_dir: Path) -> Iterator[tuple[str | None, str]]:
+    """SQLite in `data_dir`, or a fresh PostgreSQL database of this run, dropped afterwards.
+
+    The name is per process: other benchmarks on the machine use `corral_bench`, and creating
+    a database drops any older one of the same name, connections and all.
+    """
+    if admin_url is None:
+        yield None, f"SQLite, the embedded default (WAL; file in {data_dir}, removed afterwards)"
+        return
+    name = f"corral_bench_ingest_{os.getpid()}"
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(drop)
+        conn.execute(f'CREATE DATABASE "{name}"')
+        version = conn.info.server_version
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    try:
+        yield url, (
+            f"PostgreSQL {version // 10000}.{version % 10000} "
+            f"({_without_password(url)}, on this machine)"
+        )
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(drop)
 
 
 def _say(message: str) -> None:
@@ -229,6 +265,15 @@ def _client_process(
     return result
 
 
+def _start_py_spy(path: str, pid: int, seconds: float) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [
+        str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+        "--gil", "--rate", "100", "--duration", str(max(1, int(seconds) - 1)), "--output", path,
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _create_key(base_url: str) -> str:
     with httpx2.Client(base_url=base_url, timeout=30.0) as client:
         response = client.post(
@@ -280,7 +325,10 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
         before = counter.spans()
         cpu0, pg0, busy0 = server.cpu_seconds(), _postgres_cpu_seconds(), _machine_busy()
         t0 = time.time()
+        profiler = _start_py_spy(args.py_spy, server.pid, stop_at - t0) if args.py_spy else None
         time.sleep(max(0.0, stop_at - time.time()))
+        if profiler is not None:
+            profiler.wait()
         after = counter.spans()
         t1 = time.time()
         cpu1, pg1, busy1 = server.cpu_seconds(), _postgres_cpu_seconds(), _machine_busy()
@@ -293,6 +341,16 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
     cores = os.cpu_count() or 1
     server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     leaked = {secret[:6] + "…": counter.containing(secret) for secret in SECRETS}
+    written = after - before
+    client_cpu = sum(r.cpu_seconds for r in results) * args.seconds / stop_at_span(args)
+    pg_cpu = pg1 - pg0 if args.database == "postgres" else 0.0
+    # On a shared machine the wall-clock rate depends on the neighbours; CPU per span does not.
+    per_span = {
+        "server": None if server_cpu is None or not written else 1e6 * server_cpu / written,
+        "postgres": 1e6 * pg_cpu / written if written else None,
+        "client": 1e6 * client_cpu / written if written else None,
+    }
+    known = [v for v in per_span.values() if v is not None]
     return {
         "written_spans_per_second": round((after - before) / elapsed, 1),
         "accepted_spans_per_second": round(accepted / args.seconds, 1),
@@ -307,7 +365,10 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
         ),
         "client_cpu_percent": round(100 * sum(r.cpu_seconds for r in results) / stop_at_span(args)),
         "machine_busy_percent": round(100 * cores * (busy1[0] - busy0[0]) / (busy1[1] - busy0[1])),
-        "spans_in_window": after - before,
+        "cpu_us_per_span": {k: None if v is None else round(v) for k, v in per_span.items()},
+        # What the machine's cores could write if this run's CPU cost per span had them all.
+        "cpu_bound_spans_per_second": round(cores * 1e6 / sum(known)) if known else None,
+        "spans_in_window": written,
         "spans_stored_total": final,
         "secrets_stored": leaked,
         "redacted_spans": counter.containing("[REDACTED:"),

@@ -27,8 +27,8 @@ from corral.core.settings import get_settings
 from corral.telemetry.decode import decode_protobuf
 from corral.traces.ingest import build_rows
 
-from bench.api_read_throughput import DEV_KEY, _database
-from bench.ingest import DEFAULT_POSTGRES
+from bench.api_read_throughput import DEV_KEY
+from bench.ingest import DEFAULT_POSTGRES, _database
 from bench.otlp_payload import PayloadFactory
 
 

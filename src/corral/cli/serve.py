@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,14 +86,15 @@ def serve(
             "a time, so more processes would only wait on its lock",
             code=EXIT_CONFIG,
         )
+    if workers > 1:
+        _prepare_once(settings)
+        # Each worker builds its own app from the same environment.
+        _serve_workers(_config(WORKER_APP, settings, host, port, workers=workers))
+        return
     try:
         app = create_app(settings)
     except ConfigError as exc:
         fail_config(exc)
-    if workers > 1:
-        # Each worker builds its own app from the same environment; this one only validated it.
-        _serve_workers(_config(WORKER_APP, settings, host, port, workers=workers))
-        return
     server = uvicorn.Server(_config(app, settings, host, port))
     with _clean_exit_after_graceful_shutdown(server):
         asyncio.run(server.serve())
@@ -108,6 +110,28 @@ def worker_app() -> FastAPI:
     settings = load_settings()
     corral_logging.configure(settings.log, stream=StderrProxy())
     return create_app(settings)
+
+
+def _prepare_once(settings: Settings) -> None:
+    """Validate the settings, migrate and seed once, before any worker starts.
+
+    Every worker runs the app's startup, and two of them migrating or seeding at the same time
+    would race; the parent does both (with loops off) and tells the workers, through their
+    environment, to skip them.
+    """
+    loops_off = settings.loops.model_copy(update={"enabled": False})
+    try:
+        app = create_app(settings.model_copy(update={"loops": loops_off}))
+    except ConfigError as exc:
+        fail_config(exc)
+
+    async def startup() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(startup())
+    os.environ["CORRAL_AUTO_MIGRATE"] = "false"
+    os.environ["CORRAL_SEED_DEV"] = "false"
 
 
 def _serve_workers(config: uvicorn.Config) -> None:
