@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -100,10 +100,12 @@ def _count(value: int | None) -> int | None:
     return None if value is None else max(0, min(value, _MAX_INT))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _time(unix_nano: int) -> datetime:
-    return datetime.fromtimestamp(unix_nano // 1_000_000_000, UTC).replace(
-        microsecond=(unix_nano % 1_000_000_000) // 1000
-    )
+    # Half the cost of fromtimestamp().replace(), with the same microsecond truncation.
+    return _EPOCH + timedelta(microseconds=unix_nano // 1000)
 
 
 @dataclass(slots=True)
