@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -107,9 +107,12 @@ def _database(admin_url: str | None, data_dir: Path) -> Iterator[tuple[str | Non
         version = conn.info.server_version
     url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
     try:
-        yield url, (
-            f"PostgreSQL {version // 10000}.{version % 10000} "
-            f"({_without_password(url)}, on this machine)"
+        yield (
+            url,
+            (
+                f"PostgreSQL {version // 10000}.{version % 10000} "
+                f"({_without_password(url)}, on this machine)"
+            ),
         )
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:

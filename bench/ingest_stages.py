@@ -20,16 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.api_read_throughput import DEV_KEY
+from bench.ingest import DEFAULT_POSTGRES, _database
+from bench.otlp_payload import PayloadFactory
 from corral.api.app import create_app
 from corral.container import Container
 from corral.core import secrets as server_secrets
 from corral.core.settings import get_settings
 from corral.telemetry.decode import decode_protobuf
 from corral.traces.ingest import build_rows
-
-from bench.api_read_throughput import DEV_KEY
-from bench.ingest import DEFAULT_POSTGRES, _database
-from bench.otlp_payload import PayloadFactory
 
 
 async def _stages(args: argparse.Namespace, data_dir: Path, database_url: str | None) -> None:
@@ -74,7 +73,7 @@ async def _stages(args: argparse.Namespace, data_dir: Path, database_url: str | 
         ]
         c2, t2 = time.process_time(), time.perf_counter()
         rows = [row for b in built for row in b.rows]
-        sink = container.ingest._sink  # noqa: SLF001 - the writer, without the queue around it
+        sink = container.ingest._sink
         for start in range(0, len(rows), args.batch):
             await sink(rows[start : start + args.batch])
         c3, t3 = time.process_time(), time.perf_counter()

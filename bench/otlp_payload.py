@@ -200,5 +200,5 @@ def attribute_bytes(factory: PayloadFactory) -> float:
     """Mean serialized size of the span attributes of one body, in bytes."""
     request = ExportTraceServiceRequest.FromString(factory.body())
     spans = request.resource_spans[0].scope_spans[0].spans
-    total = sum(kv.ByteSize() for span in spans for kv in span.attributes)
+    total: int = sum(kv.ByteSize() for span in spans for kv in span.attributes)
     return total / len(spans)

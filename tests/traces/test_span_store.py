@@ -113,7 +113,7 @@ async def test_postgres_batch_across_two_day_partitions(owner: ApiClient, app: F
     # The retry takes the staging path; it must route by day the same way.
     await write_spans(container.sessions, [*batch, _row(owner, 1, 12, today)])
     async with container.engine.connect() as conn:
-        placed = dict(
+        placed: dict[str, str] = dict(
             (
                 await conn.execute(
                     text("SELECT span_id, tableoid::regclass::text FROM spans ORDER BY span_id")
@@ -122,9 +122,7 @@ async def test_postgres_batch_across_two_day_partitions(owner: ApiClient, app: F
         )
         # The staging table is the connection's own and left empty for the next batch.
         leftovers = await conn.execute(
-            text(
-                "SELECT count(*) FROM pg_class WHERE relname = :name AND relpersistence = 't'"
-            ),
+            text("SELECT count(*) FROM pg_class WHERE relname = :name AND relpersistence = 't'"),
             {"name": STAGING_TABLE},
         )
         assert leftovers.scalar_one() in (0, 1)

@@ -21,11 +21,10 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-
-from corral.api.app import create_app
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
+from corral.api.app import create_app
 from corral.cli.runtime import EXIT_CONFIG, StderrProxy, fail, fail_config, load_settings
 from corral.core import logging as corral_logging
 from corral.core.errors import ConfigError

@@ -176,7 +176,7 @@ def _sqlite_encoders(dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
     for column in _SPANS.columns:
         if column.name in _JSON_COLUMNS:
             continue
-        processor = column.type._cached_bind_processor(dialect)  # noqa: SLF001
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             encoders[column.name] = processor
     return encoders
