@@ -267,7 +267,9 @@ def corral(
         url = f"sqlite+aiosqlite:///{data_dir / 'corral.db'}"
     else:
         admin = postgres_url()
-        database = "corral_contract_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+        # The pid keeps concurrent test runs (other checkouts) from dropping each other's database.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        database = f"corral_contract_{worker}_{os.getpid()}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{database}"')
