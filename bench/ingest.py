@@ -170,22 +170,46 @@ def _tree_cpu_seconds(root: int) -> float | None:
     return total
 
 
-def _postgres_cpu_seconds() -> float:
-    """CPU time of every `postgres` process (the server and its backends) on this machine."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if Path(f"/proc/{entry.name}/comm").read_text().strip() != "postgres":
-                continue
-        except OSError:
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields is not None:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+def _process_cpu_seconds(pid: int) -> float | None:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PostgresCpu:
+    """CPU used by this run's PostgreSQL processes: the backends connected to the benchmark's
+    database and the server's background processes (WAL writer, checkpointer…), per process,
+    so that other databases' backends coming and going on a shared server do not count."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self._url = database_url
+        self._start: dict[int, float] = {}
+
+    def _pids(self) -> list[int]:
+        assert self._url is not None
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "OR datname IS NULL"
+            ).fetchall()
+        return [int(pid) for (pid,) in rows]
+
+    def start(self) -> None:
+        if self._url is not None:
+            self._start = {
+                pid: cpu for pid in self._pids() if (cpu := _process_cpu_seconds(pid)) is not None
+            }
+
+    def seconds(self) -> float:
+        if self._url is None:
+            return 0.0
+        total = 0.0
+        for pid in self._pids():
+            cpu = _process_cpu_seconds(pid)
+            if cpu is not None:
+                total += cpu - self._start.get(pid, 0.0)
+        return total
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -303,7 +327,9 @@ def _wait_drained(counter: SpanCounter, accepted_total: int, before: int) -> int
     return counter.spans()
 
 
-def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -> dict[str, Any]:
+def _run(
+    args: argparse.Namespace, server: IngestServer, counter: SpanCounter, postgres_cpu: PostgresCpu
+) -> dict[str, Any]:
     key = _create_key(server.base_url)
     start = time.time() + 2.0  # the client processes need a moment to start
     measure_from = start + args.warmup
@@ -326,7 +352,8 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
         # Spans stored before the window (the warm-up's) are not counted.
         time.sleep(max(0.0, measure_from - time.time()))
         before = counter.spans()
-        cpu0, pg0, busy0 = server.cpu_seconds(), _postgres_cpu_seconds(), _machine_busy()
+        postgres_cpu.start()
+        cpu0, busy0 = server.cpu_seconds(), _machine_busy()
         t0 = time.time()
         profiler = _start_py_spy(args.py_spy, server.pid, stop_at - t0) if args.py_spy else None
         time.sleep(max(0.0, stop_at - time.time()))
@@ -334,7 +361,7 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
             profiler.wait()
         after = counter.spans()
         t1 = time.time()
-        cpu1, pg1, busy1 = server.cpu_seconds(), _postgres_cpu_seconds(), _machine_busy()
+        cpu1, pg_cpu, busy1 = server.cpu_seconds(), postgres_cpu.seconds(), _machine_busy()
         results = [f.result() for f in futures]
     elapsed = t1 - t0
     accepted = sum(r.spans_accepted for r in results)
@@ -346,7 +373,6 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
     leaked = {secret[:6] + "…": counter.containing(secret) for secret in SECRETS}
     written = after - before
     client_cpu = sum(r.cpu_seconds for r in results) * args.seconds / stop_at_span(args)
-    pg_cpu = pg1 - pg0 if args.database == "postgres" else 0.0
     # On a shared machine the wall-clock rate depends on the neighbours; CPU per span does not.
     per_span = {
         "server": None if server_cpu is None or not written else 1e6 * server_cpu / written,
@@ -364,7 +390,7 @@ def _run(args: argparse.Namespace, server: IngestServer, counter: SpanCounter) -
         "errors": sum(r.errors for r in results),
         "server_cpu_percent": None if server_cpu is None else round(100 * server_cpu / elapsed),
         "postgres_cpu_percent": (
-            round(100 * (pg1 - pg0) / elapsed) if args.database == "postgres" else None
+            round(100 * pg_cpu / elapsed) if args.database == "postgres" else None
         ),
         "client_cpu_percent": round(100 * sum(r.cpu_seconds for r in results) / stop_at_span(args)),
         "machine_busy_percent": round(100 * cores * (busy1[0] - busy0[0]) / (busy1[1] - busy0[1])),
@@ -404,7 +430,7 @@ def main() -> None:
             counter = SpanCounter(database_url, data_dir)
             _say(f"starting {' '.join(server.command[1:])}")
             with server:
-                result = _run(args, server, counter)
+                result = _run(args, server, counter, PostgresCpu(database_url))
     report = {
         "machine": _machine(),
         "setup": {
