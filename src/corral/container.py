@@ -38,7 +38,7 @@ from corral.traces.ingest_stats import IngestStats
 from corral_sdk.policy import InMemoryThrottleStore, ThrottleStore
 
 INGEST_QUEUE_SPANS = 20_000
-INGEST_BATCH_SPANS = 500
+INGEST_BATCH_SPANS = 2000
 # A throttle token taken in Redis is on the decision path: a slow Redis fails closed quickly.
 THROTTLE_REDIS_TIMEOUT_SECONDS = 1.0
 

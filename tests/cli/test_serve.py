@@ -11,12 +11,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.cli.conftest import CHEAP_ARGON2
 from tests.conftest import TEST_SECRETS
+from tests.services import postgres_url
 
 # Generous: the interpreter and the app take a while to import on a loaded CI machine.
 BOOT_TIMEOUT_SECONDS = 60.0
@@ -97,3 +100,66 @@ def test_serve_refuses_production_without_secrets(tmp_path: Path) -> None:
     assert "CORRAL_PASSWORD_PEPPER" in stderr
     assert "Traceback" not in stderr
     assert (tmp_path / "stdout.log").read_text() == ""
+
+
+def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data", **TEST_SECRETS)
+    proc = _start(tmp_path, env, "--port", str(_free_port()), "--workers", "2")
+    try:
+        code = proc.wait(timeout=BOOT_TIMEOUT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert code == 2, stderr
+    assert "--workers > 1 needs PostgreSQL" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    admin_url = postgres_url()
+    name = f"corral_test_serve_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+@pytest.mark.postgres
+def test_serve_workers_share_the_port_on_postgres(
+    tmp_path: Path, postgres_database_url: str
+) -> None:
+    port = _free_port()
+    # The dev seed and migrations would race if every worker ran them; the parent does.
+    env = _env(
+        tmp_path / "data",
+        **TEST_SECRETS,
+        CORRAL_DATABASE_URL=postgres_database_url,
+        CORRAL_SEED_DEV="true",
+        CORRAL_LOOPS_ENABLED="true",
+    )
+    proc = _start(tmp_path, env, "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+    try:
+        for _ in range(4):
+            assert _wait_healthy(proc, port, tmp_path / "stderr.log")["status"] == "healthy"
+        # The supervisor, and under it the two workers (multiprocessing adds a tracker).
+        assert len(_children(proc.pid)) >= 2
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("Application startup complete") == 2

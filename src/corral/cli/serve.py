@@ -1,9 +1,18 @@
-"""`corral serve`: the HTTP server (API, dashboard, OTLP) on one port."""
+"""`corral serve`: the HTTP server (API, dashboard, OTLP) on one port.
+
+With `--workers N` (N > 1) uvicorn's supervisor runs N worker processes accepting on one shared
+socket, each with its own app, database pool and ingest writer: CPU-bound work (OTLP decoding,
+redaction, JSON) then uses more than one core. Background loops stay single-run because the
+leader-only ones elect a leader across processes (PostgreSQL advisory lock or Redis lease).
+SQLite has one writer at a time, so several processes would only queue on its lock; it is
+refused there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,11 +21,14 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from corral.api.app import create_app
-from corral.cli.runtime import StderrProxy, fail_config, load_settings
+from corral.cli.runtime import EXIT_CONFIG, StderrProxy, fail, fail_config, load_settings
 from corral.core import logging as corral_logging
 from corral.core.errors import ConfigError
+from corral.core.settings import Settings
 
 # uvicorn's own convention when the application fails to start.
 EXIT_STARTUP_FAILED = 3
@@ -55,16 +67,87 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port to listen on; overrides CORRAL_PORT."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes sharing the port (PostgreSQL only; SQLite needs 1).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the server until SIGTERM or Ctrl+C, then shut down gracefully."""
     settings = load_settings()
     corral_logging.configure(settings.log, stream=StderrProxy())
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        fail(
+            "--workers > 1 needs PostgreSQL (CORRAL_DATABASE_URL): SQLite takes one writer at "
+            "a time, so more processes would only wait on its lock",
+            code=EXIT_CONFIG,
+        )
+    if workers > 1:
+        _prepare_once(settings)
+        # Each worker builds its own app from the same environment.
+        _serve_workers(_config(WORKER_APP, settings, host, port, workers=workers))
+        return
     try:
         app = create_app(settings)
     except ConfigError as exc:
         fail_config(exc)
-    config = uvicorn.Config(
+    server = uvicorn.Server(_config(app, settings, host, port))
+    with _clean_exit_after_graceful_shutdown(server):
+        asyncio.run(server.serve())
+    if not server.started:
+        raise typer.Exit(EXIT_STARTUP_FAILED)
+
+
+WORKER_APP = "corral.cli.serve:worker_app"
+
+
+def worker_app() -> FastAPI:
+    """The app of one `--workers` process: settings and logging as `serve` sets them up."""
+    settings = load_settings()
+    corral_logging.configure(settings.log, stream=StderrProxy())
+    return create_app(settings)
+
+
+def _prepare_once(settings: Settings) -> None:
+    """Validate the settings, migrate and seed once, before any worker starts.
+
+    Every worker runs the app's startup, and two of them migrating or seeding at the same time
+    would race; the parent does both (with loops off) and tells the workers, through their
+    environment, to skip them.
+    """
+    loops_off = settings.loops.model_copy(update={"enabled": False})
+    try:
+        app = create_app(settings.model_copy(update={"loops": loops_off}))
+    except ConfigError as exc:
+        fail_config(exc)
+
+    async def startup() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(startup())
+    os.environ["CORRAL_AUTO_MIGRATE"] = "false"
+    os.environ["CORRAL_SEED_DEV"] = "false"
+
+
+def _serve_workers(config: uvicorn.Config) -> None:
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def _config(
+    app: FastAPI | str, settings: Settings, host: str | None, port: int | None, workers: int = 1
+) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
+        factory=isinstance(app, str),
+        workers=workers,
         host=host or settings.host,
         port=port or settings.port,
         lifespan="on",
@@ -76,8 +159,3 @@ def serve(
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
     )
-    server = uvicorn.Server(config)
-    with _clean_exit_after_graceful_shutdown(server):
-        asyncio.run(server.serve())
-    if not server.started:
-        raise typer.Exit(EXIT_STARTUP_FAILED)

@@ -15,12 +15,14 @@ _BODY_LENGTH = 26
 _PATTERN = re.compile(rf"^[a-z]{{1,8}}_[{_ALPHABET}]{{{_BODY_LENGTH}}}$")
 
 
+# Two base32 digits per 10 bits: half the steps of a digit-by-digit loop (ingest makes an id
+# per span).
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_PAIR_SHIFTS = tuple(range(5 * _BODY_LENGTH - 10, -1, -10))
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(_BODY_LENGTH):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_id(prefix: str) -> str:

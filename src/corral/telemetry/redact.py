@@ -160,6 +160,8 @@ class Redactor:
             return None
 
     def redact_attributes(self, attrs: Attributes, counts: Counter[str]) -> Attributes:
+        if self._nothing_to_find(attrs):
+            return attrs
         out: Attributes = {}
         allowlist = self._allow_exact
         allow_prefixes = self._allow_prefixes
@@ -180,6 +182,34 @@ class Redactor:
             except _Delete:
                 continue
         return out
+
+    def _nothing_to_find(self, attrs: Attributes) -> bool:
+        """True when no detector matches any value: one pattern-set search over all of them.
+
+        The values are joined with newlines. A detector matching inside one value also matches
+        the joined text: the only context a pattern reads beyond its match is `^`, `\\z` or
+        `\\b`, each in a form that a neighbouring newline satisfies as well as the value's edge
+        (`tests/telemetry/test_redact_prescan.py` holds every detector to that). A match across
+        values is only a false alarm, answered by the exact per-value scan. Whole-attribute
+        key actions, truncation and structured values always take the per-value path.
+        """
+        if self._key_exact or self._key_prefixes or not attrs:
+            return not attrs
+        allowlist = self._allow_exact
+        allow_prefixes = self._allow_prefixes
+        cap = self._settings.max_value_chars
+        texts: list[str] = []
+        for key, value in attrs.items():
+            if type(value) is str:
+                if len(value) > cap:
+                    return False
+                if len(value) >= _MIN_MATCH_CHARS and not (
+                    key in allowlist or (allow_prefixes and key.startswith(allow_prefixes))
+                ):
+                    texts.append(value)
+            elif type(value) is list or type(value) is dict:
+                return False
+        return not texts or not self._set.matching("\n".join(texts))
 
     def _prefix_action(self, key: str) -> Action | None:
         for prefix, action in self._key_prefixes:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
+
+import orjson
 
 from corral.telemetry.cost import Cost, PriceCatalog, Unpriced, cost_of
 from corral.telemetry.normalize import Derived, normalize
@@ -61,13 +63,32 @@ def clean_text(text: str) -> str:
 
 
 def clean(value: Any) -> Any:
-    """`clean_text` applied to every string of a JSON-compatible value, keys included."""
+    """`clean_text` applied to every string of a JSON-compatible value, keys included.
+
+    Almost every value is clean already: one orjson pass, which refuses lone surrogates and
+    escapes NUL as `\\u0000`, proves it far faster than walking the value in Python.
+    """
+    if isinstance(value, dict | list) and _plainly_clean(value):
+        return value
+    return _clean(value)
+
+
+def _plainly_clean(value: dict[str, Any] | list[Any]) -> bool:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    # A false alarm (the text `\u0000` itself) only costs the slow walk.
+    return b"\\u0000" not in encoded
+
+
+def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
-        return {clean_text(str(k)): clean(v) for k, v in value.items()}
+        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clean(v) for v in value]
+        return [_clean(v) for v in value]
     return value
 
 
@@ -79,10 +100,12 @@ def _count(value: int | None) -> int | None:
     return None if value is None else max(0, min(value, _MAX_INT))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _time(unix_nano: int) -> datetime:
-    return datetime.fromtimestamp(unix_nano // 1_000_000_000, UTC).replace(
-        microsecond=(unix_nano % 1_000_000_000) // 1000
-    )
+    # Half the cost of fromtimestamp().replace(), with the same microsecond truncation.
+    return _EPOCH + timedelta(microseconds=unix_nano // 1000)
 
 
 @dataclass(slots=True)
