@@ -67,6 +67,7 @@ class Container:
     decider: Decider
     throttle_redis: SyncRedis | None
     key_usage: KeyUsageRecorder
+    side_engine: AsyncEngine
     started_monotonic: float
 
     async def aclose(self) -> None:
@@ -80,6 +81,7 @@ class Container:
         if self.throttle_redis is not None:
             self.throttle_redis.close()
         await self.engine.dispose()
+        await self.side_engine.dispose()
 
 
 def build_container(settings: Settings) -> Container:
@@ -89,6 +91,11 @@ def build_container(settings: Settings) -> Container:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.effective_database_url)
     sessions = create_sessionmaker(engine)
+    # Writes made while the request that causes them holds a connection (decision evidence)
+    # take theirs from a pool of their own: from the request pool, a burst of such requests
+    # would hold every connection while each waits for one more.
+    side_engine = create_engine(settings.effective_database_url)
+    side_sessions = create_sessionmaker(side_engine)
     redis = (
         redis_asyncio.Redis.from_url(settings.redis_url, socket_timeout=2.0)
         if settings.redis_url
@@ -200,10 +207,11 @@ def build_container(settings: Settings) -> Container:
         price_catalog=default_catalog(),
         policy_sets=policy_sets,
         decider=Decider(
-            policy_sets, sessions, metrics, offload_throttles=throttle_redis is not None
+            policy_sets, side_sessions, metrics, offload_throttles=throttle_redis is not None
         ),
         throttle_redis=throttle_redis,
-        key_usage=KeyUsageRecorder(sessions),
+        key_usage=KeyUsageRecorder(side_sessions),
+        side_engine=side_engine,
         started_monotonic=time.monotonic(),
     )
 

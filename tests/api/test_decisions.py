@@ -346,3 +346,18 @@ async def test_a_span_of_an_api_decision_adds_its_trace(
     [row] = (await agent.get("/api/decisions")).json()["data"]
     assert row["decision_id"] == answer["decision_id"]
     assert (row["trace_id"], row["span_id"]) == (otlp.TRACE_ID.hex(), "04" * 8)
+
+
+async def test_a_burst_of_recorded_decisions_all_succeed(
+    owner: ApiClient, agent: ApiClient
+) -> None:
+    # More concurrent requests than the request pool has connections, each writing evidence
+    # while its request holds a connection: the evidence must not wait on that pool.
+    await create(owner, name="log every shell", action="log", expression="true")
+    answers = await asyncio.gather(
+        *(agent.post("/api/decisions", json=shell(f"echo {n}")) for n in range(40))
+    )
+    assert [a.status_code for a in answers] == [200] * 40
+    recorded = {a.json()["decision_id"] for a in answers}
+    assert None not in recorded
+    assert len(recorded) == 40
