@@ -10,6 +10,7 @@ from redis import Redis as SyncRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from corral.core import secrets as server_secrets
+from corral.core.bounded_checks import BoundedChecks
 from corral.core.crypto import EncryptionKeyring, Signer
 from corral.core.db import create_engine, create_sessionmaker, is_sqlite
 from corral.core.errors import ConfigError
@@ -41,6 +42,8 @@ INGEST_QUEUE_SPANS = 20_000
 INGEST_BATCH_SPANS = 2000
 # A throttle token taken in Redis is on the decision path: a slow Redis fails closed quickly.
 THROTTLE_REDIS_TIMEOUT_SECONDS = 1.0
+# How long shutdown waits for readiness checks that missed their deadline.
+READY_CHECK_GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Container:
     throttle_redis: SyncRedis | None
     key_usage: KeyUsageRecorder
     side_engine: AsyncEngine
+    ready_checks: BoundedChecks
     started_monotonic: float
 
     async def aclose(self) -> None:
@@ -80,6 +84,7 @@ class Container:
             await self.redis.aclose()
         if self.throttle_redis is not None:
             self.throttle_redis.close()
+        await self.ready_checks.drain(READY_CHECK_GRACE_SECONDS)
         await self.engine.dispose()
         await self.side_engine.dispose()
 
@@ -212,6 +217,7 @@ def build_container(settings: Settings) -> Container:
         throttle_redis=throttle_redis,
         key_usage=KeyUsageRecorder(side_sessions),
         side_engine=side_engine,
+        ready_checks=BoundedChecks(),
         started_monotonic=time.monotonic(),
     )
 

@@ -74,10 +74,10 @@ async def health(container: ContainerDep, response: Response) -> HealthRead:
     )
 
 
-async def _timed(check: Callable[[], Awaitable[str | None]]) -> CheckRead:
+async def _timed(container: Container, check: Callable[[], Awaitable[str | None]]) -> CheckRead:
     started = time.perf_counter()
     try:
-        reason = await asyncio.wait_for(check(), READY_CHECK_TIMEOUT_SECONDS)
+        reason = await container.ready_checks.run(check, READY_CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
         reason = f"no answer within {int(READY_CHECK_TIMEOUT_SECONDS * 1000)} ms"
     except Exception as exc:  # noqa: BLE001 — any failure of a dependency means not ready
@@ -134,7 +134,7 @@ def _loop_check(container: Container, name: str) -> Callable[[], Awaitable[str |
 async def ready(container: ContainerDep, response: Response) -> ReadyRead:
     """Readiness: live checks of every dependency, each bounded in time."""
     checks = _checks(container)
-    results = await asyncio.gather(*(_timed(check) for check in checks.values()))
+    results = await asyncio.gather(*(_timed(container, check) for check in checks.values()))
     by_name = dict(zip(checks, results, strict=True))
     ok = all(r.status == "ok" for r in results)
     response.status_code = 200 if ok else 503
