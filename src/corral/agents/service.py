@@ -57,14 +57,12 @@ def _audit(
     agent: Agent,
     details: dict[str, Any] | None = None,
 ) -> None:
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         action,
         target_type="agent",
         target_id=agent.id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={"name": agent.name, **(details or {})},
     )
 

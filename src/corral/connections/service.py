@@ -38,14 +38,12 @@ def _audit(
     connection: Connection,
     details: dict[str, Any] | None = None,
 ) -> None:
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         action,
         target_type="connection",
         target_id=connection.id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={"name": connection.name, **(details or {})},
     )
 

@@ -206,14 +206,12 @@ async def import_policies(
         result.created.append(ImportedPolicy(index=index, name=fields.name, id=record.id))
     if plan.create or plan.update or plan.delete:
         await bump_revision(session, scope)
-        audit.record(
+        audit.record_in_application(
             session,
-            scope.caller.actor,
+            scope,
             "policy.imported",
             target_type="application",
             target_id=scope.application_id,
-            org_id=scope.org_id,
-            application_id=scope.application_id,
             details={
                 "mode": mode,
                 "created": [p.id for p in result.created],

@@ -63,14 +63,12 @@ async def set_posture(session: AsyncSession, scope: AppScope, default_posture: s
         )
     )
     await bump_revision(session, scope, default_posture=default_posture)
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         "policy_settings.updated",
         target_type="application",
         target_id=scope.application_id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={
             "default_posture": {"before": before or DEFAULT_POSTURE, "after": default_posture}
         },

@@ -92,14 +92,12 @@ def audit_policy(
     policy_id: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         action,
         target_type="policy",
         target_id=policy_id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details=details,
     )
 

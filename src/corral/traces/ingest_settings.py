@@ -73,14 +73,12 @@ async def update(
     row = await bump_revision(session, scope, cache=cache)
     for name, value in values.items():
         setattr(row, name, value)
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         "ingest_settings.updated",
         target_type="application",
         target_id=scope.application_id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={"changed": sorted(changes), "revision": row.revision},
     )
     return _view(scope, row, cache.defaults)
@@ -96,14 +94,12 @@ async def reset(
         setattr(row, name, value)
     row.sampling_rate = None
     row.retention_days = None
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         "ingest_settings.reset",
         target_type="application",
         target_id=scope.application_id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={"revision": row.revision},
     )
     return _view(scope, row, cache.defaults)

@@ -190,13 +190,11 @@ async def delete_override(
 
 
 def _audit(session: AsyncSession, scope: AppScope, action: str, row: ModelPriceOverride) -> None:
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         action,
         target_type="model_price_override",
         target_id=row.id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
         details={"model": row.model},
     )

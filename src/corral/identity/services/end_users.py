@@ -146,12 +146,10 @@ async def delete(session: AsyncSession, scope: AppScope, end_user_id: str) -> No
 
 
 def _audit(session: AsyncSession, scope: AppScope, action: str, end_user_id: str) -> None:
-    audit.record(
+    audit.record_in_application(
         session,
-        scope.caller.actor,
+        scope,
         action,
         target_type="end_user",
         target_id=end_user_id,
-        org_id=scope.org_id,
-        application_id=scope.application_id,
     )
