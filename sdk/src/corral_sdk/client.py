@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast, overload
 
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import Span
 
 from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
@@ -255,10 +256,7 @@ class Client:
         policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
         with self._spans.tool_span(proposed) as span:
-            decision, decision_id = self._decide(proposed, policy_set)
-            if decision_id is not None:
-                span.set_attributes(decision_attributes(decision, decision_id))
-            enforce(decision, decision_id)
+            decision = self._enforce_in_span(span, proposed, policy_set)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -278,10 +276,7 @@ class Client:
         policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
         with self._spans.tool_span(proposed) as span:
-            decision, decision_id = self._decide(proposed, policy_set)
-            if decision_id is not None:
-                span.set_attributes(decision_attributes(decision, decision_id))
-            enforce(decision, decision_id)
+            decision = self._enforce_in_span(span, proposed, policy_set)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -291,6 +286,16 @@ class Client:
                 raise
 
     # Internals
+
+    def _enforce_in_span(
+        self, span: Span, proposed: ProposedCall, policy_set: PolicySet | None
+    ) -> Decision:
+        """Decide a guarded call inside its span, which records the decision; raise a refusal."""
+        decision, decision_id = self._decide(proposed, policy_set)
+        if decision_id is not None:
+            span.set_attributes(decision_attributes(decision, decision_id))
+        enforce(decision, decision_id)
+        return decision
 
     async def _aensure_attempted(self) -> None:
         if not self._state.attempted:
