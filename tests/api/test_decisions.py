@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from corral.api.app import create_app
 from corral.container import Container
@@ -361,3 +362,26 @@ async def test_a_burst_of_recorded_decisions_all_succeed(
     recorded = {a.json()["decision_id"] for a in answers}
     assert None not in recorded
     assert len(recorded) == 40
+
+
+async def test_an_alert_is_logged_and_recorded_without_refusing(
+    owner: ApiClient, agent: ApiClient
+) -> None:
+    alerting = await create(
+        owner,
+        name="alert on deletes",
+        action="alert",
+        action_config={"message": "someone deletes things"},
+    )
+    with capture_logs() as logs:
+        answer = await decide(agent, shell("rm -rf /tmp/x"))
+    assert answer["action"] == "allow"
+    assert answer["decision_id"] is not None
+    [alert] = [e for e in logs if e["event"] == "policy.alert"]
+    assert (alert["policy_id"], alert["alert_message"]) == (
+        alerting["id"],
+        "someone deletes things",
+    )
+    assert alert["decision_id"] == answer["decision_id"]
+    recorded = (await agent.get("/api/decisions", params={"policy_id": alerting["id"]})).json()
+    assert [r["decision_id"] for r in recorded["data"]] == [answer["decision_id"]]
