@@ -1,0 +1,1 @@
+"""Model providers: system providers from settings and application provider keys."""

@@ -1,0 +1,1 @@
+"""Hosted agent runs: queue, execution, sandboxes, the sidecar, schedules."""

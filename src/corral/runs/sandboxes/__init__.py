@@ -1,0 +1,1 @@
+"""Sandbox adapters behind one narrow interface (base.py)."""

@@ -1,0 +1,1 @@
+"""The per-run gateway between the sandbox and the world."""

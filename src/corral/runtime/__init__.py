@@ -1,0 +1,1 @@
+"""Runs INSIDE the sandbox: the agent loop. Imports nothing else of corral."""
