@@ -24,6 +24,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
+from corral.runs.models import Run, RunEvent, Schedule
 from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
 
 metadata = Base.metadata
@@ -47,6 +48,9 @@ __all__ = [
     "Organization",
     "PolicyRecord",
     "PolicyVersion",
+    "Run",
+    "RunEvent",
+    "Schedule",
     "Span",
     "Trace",
     "User",
