@@ -16,6 +16,7 @@ from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
+from corral.runs.retention import purge_inline_runs
 from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
@@ -29,6 +30,7 @@ def build_loop_specs(
     *,
     trace_retention_days: int,
     decision_retention_days: int,
+    inline_run_retention_days: int,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -100,6 +102,29 @@ def build_loop_specs(
             "in bounded batches.",
             interval_seconds=600.0,
             run=decision_retention,
+            leader_only=True,
+        ),
+        *_run_specs(sessions, inline_run_retention_days=inline_run_retention_days),
+    ]
+
+
+def _run_specs(
+    sessions: async_sessionmaker[AsyncSession], *, inline_run_retention_days: int
+) -> list[LoopSpec]:
+    async def inline_run_retention() -> None:
+        removed = await purge_inline_runs(
+            sessions, retention_days=inline_run_retention_days, now=utcnow()
+        )
+        if removed:
+            _log.info("loop.inline_run_retention", removed=removed)
+
+    return [
+        LoopSpec(
+            name="inline_run_retention",
+            description="Deletes ended inline runs past the `retention_days` of "
+            "CORRAL_INLINE_RUN_LIMITS.",
+            interval_seconds=3600.0,
+            run=inline_run_retention,
             leader_only=True,
         ),
     ]
