@@ -40,6 +40,7 @@ from corral.api.routes import (
     traces,
 )
 from corral.container import Container, build_container
+from corral.run_stack import build_run_stack
 from corral.core import secrets as server_secrets
 from corral.core.db import transaction
 from corral.core.migrations import upgrade_to_head
@@ -148,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     container = build_container(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         try:
             if settings.auto_migrate:
                 await upgrade_to_head(container.engine)
@@ -157,8 +158,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sys.stderr.write(render_banner(seed, settings))
             container.ingest.start()
             await container.loops.start()
+            if settings.runs.worker_in_server:
+                stack = build_run_stack(container)
+                application.state.run_stack = stack
+                await stack.start()
             yield
         finally:
+            stack = getattr(application.state, "run_stack", None)
+            if stack is not None:
+                await stack.stop()
             await container.aclose()
 
     app = FastAPI(
