@@ -188,6 +188,22 @@ class TelemetrySettings(BaseSettings):
     )
 
 
+class SandboxSettings(BaseSettings):
+    """How hosted runs are isolated."""
+
+    model_config = _section("CORRAL_")
+
+    run_adapter: Literal["bubblewrap", "process", "docker"] | None = Field(
+        None,
+        description="Sandbox of hosted runs: `bubblewrap`, `process` (no isolation, development "
+        "only) or `docker`. Unset: bubblewrap where it works, else process with a warning.",
+    )
+    docker_image: str = Field(
+        "python:3.11-slim-bookworm",
+        description="Image of the run containers of the docker adapter.",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -233,6 +249,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     loops: LoopSettings = Field(default_factory=LoopSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
 
