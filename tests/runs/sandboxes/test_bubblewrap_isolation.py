@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import corral
+from corral.runs.launch import RUNTIME_ROOT_MOUNT, runtime_root, runtime_spec
 from corral.runs.sandboxes.base import SANDBOX_WORK_DIR
 from corral.runs.sandboxes.bubblewrap import BubblewrapAdapter
-from tests.runs.sandboxes.conftest import Dirs, python_spec, run_python
+from tests.runs.sandboxes.conftest import SMALL_LIMITS, Dirs, finished, python_spec, run_python
 
 CONNECT = """
 import json, socket
@@ -175,3 +178,41 @@ async def test_only_the_work_dir_and_a_private_tmp_are_writable(
     assert (seen["uid"], seen["gid"]) == (65534, 65534)
     assert seen["caps"] == ["CapEff:\t0000000000000000\n"]
     assert os.getuid() == 0 or seen["uid"] != os.getuid()
+
+
+IMPORTS = """
+import importlib.util, json, sys
+import corral, corral.runtime
+print(json.dumps({
+    "corral": corral.__file__,
+    "agents": importlib.util.find_spec("corral.agents") is not None,
+    "runs": importlib.util.find_spec("corral.runs") is not None,
+    "pydantic_ai": importlib.util.find_spec("pydantic_ai") is not None,
+    "path": sys.path,
+}))
+"""
+
+
+async def test_inside_only_the_runtime_of_corral_is_importable(
+    bubblewrap: BubblewrapAdapter, dirs: Dirs
+) -> None:
+    ended, seen = await run_python(bubblewrap, dirs, IMPORTS)
+
+    assert ended.exit_code == 0, ended.output_tail
+    assert seen["corral"] == f"{RUNTIME_ROOT_MOUNT}/corral/__init__.py"
+    assert (seen["agents"], seen["runs"]) == (False, False)
+    assert seen["pydantic_ai"] is True
+    # The mounts on PYTHONPATH, then the stdlib: neither the work dir nor the source tree.
+    stdlib = [e for e in seen["path"] if e.startswith(sys.base_prefix)]
+    assert seen["path"] == [*python_spec(dirs, "").env["PYTHONPATH"].split(":"), *stdlib]
+
+
+async def test_the_runtime_module_starts_inside(bubblewrap: BubblewrapAdapter, dirs: Dirs) -> None:
+    if not (runtime_root() / "corral" / "runtime" / "__main__.py").exists():
+        pytest.skip("corral.runtime has no __main__ yet")
+    spec = runtime_spec("run-1", work_dir=dirs.work, socket_dir=dirs.socket, limits=SMALL_LIMITS)
+    spec = dataclasses.replace(spec, command=[*spec.command, "--help"])
+
+    ended = await finished(await bubblewrap.start(spec))
+
+    assert "No module named" not in ended.output_tail
