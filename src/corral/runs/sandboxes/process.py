@@ -34,10 +34,16 @@ def host_mounts(spec: SandboxSpec) -> dict[str, Path]:
     }
 
 
-def to_host_path(value: str, mounts: dict[str, Path]) -> str:
-    """`value` with each ':'-separated sandbox path replaced by the host path it is mounted from."""
+def to_host_path(value: str, mounts: dict[str, Path], same: tuple[Path, ...] = ()) -> str:
+    """`value` with each ':'-separated sandbox path replaced by the host path it is mounted from.
+
+    Paths under `same` (mounted at their own path) stay as they are.
+    """
     parts = []
     for part in value.split(":"):
+        if any(Path(part).is_relative_to(path) for path in same):
+            parts.append(part)
+            continue
         for inside, host in mounts.items():
             if part == inside or part.startswith(inside + "/"):
                 part = str(host) + part[len(inside) :]
@@ -55,17 +61,18 @@ class ProcessAdapter:
 
     async def start(self, spec: SandboxSpec) -> ProcessSandbox:
         mounts = host_mounts(spec)
+        same = tuple(spec.read_only_paths)
         prefix, notes = prlimit_prefix(
             spec.limits, RlimitPlan(limit_address_space=False, limit_processes=False)
         )
         process = await asyncio.create_subprocess_exec(
             *prefix,
-            *(to_host_path(arg, mounts) for arg in spec.command),
+            *(to_host_path(arg, mounts, same) for arg in spec.command),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=spec.work_dir,
-            env={key: to_host_path(value, mounts) for key, value in spec.env.items()},
+            env={key: to_host_path(value, mounts, same) for key, value in spec.env.items()},
             start_new_session=True,
         )
         return ProcessSandbox(process, spec, [_NOT_ENFORCED, *notes])
