@@ -13,7 +13,7 @@ import pytest
 
 from corral.runs.sandboxes.base import ResourceLimits, SandboxSpec
 from corral.runs.sandboxes.process import ProcessAdapter, to_host_path
-from tests.runs.sandboxes.conftest import Dirs, finished, python_spec
+from tests.runs.sandboxes.conftest import SAFETY_TIMEOUT, Dirs, finished, python_spec
 
 # Resolved: the venv's own path lies under /work here, which means the work dir to the adapter.
 PYTHON = os.path.realpath(sys.executable)
@@ -97,7 +97,7 @@ async def test_kill_ends_the_process_group(dirs: Dirs) -> None:
     )
     server = await asyncio.start_unix_server(on_connect, path=str(ready))
     process = await ProcessAdapter().start(spec)
-    await connected.wait()
+    await asyncio.wait_for(connected.wait(), SAFETY_TIMEOUT)
     server.close()
     await server.wait_closed()
 
