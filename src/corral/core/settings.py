@@ -218,6 +218,22 @@ class RunSettings(BaseSettings):
     )
 
 
+class SandboxSettings(BaseSettings):
+    """How hosted runs are isolated."""
+
+    model_config = _section("CORRAL_")
+
+    run_adapter: Literal["bubblewrap", "process", "docker"] | None = Field(
+        None,
+        description="Sandbox of hosted runs: `bubblewrap`, `process` (no isolation, development "
+        "only) or `docker`. Unset: bubblewrap where it works, else process with a warning.",
+    )
+    docker_image: str = Field(
+        "python:3.11-slim-bookworm",
+        description="Image of the run containers of the docker adapter.",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -264,6 +280,7 @@ class Settings(BaseSettings):
     loops: LoopSettings = Field(default_factory=LoopSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
 
