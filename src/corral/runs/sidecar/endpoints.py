@@ -59,6 +59,8 @@ class AssignmentSlot:
     def __init__(self) -> None:
         self._assigned: Assigned | None = None
         self._event = asyncio.Event()
+        # Set by the runtime's first poll: from then on a run assigned here starts at once.
+        self.polled = asyncio.Event()
         self.finished = False
 
     @property
@@ -135,6 +137,7 @@ class SidecarApp:
         await handler(assigned, scope, receive, send)
 
     async def _assignment(self, scope: Scope, send: Send) -> None:
+        self._slot.polled.set()
         assigned = await self._slot.wait(_poll_seconds(scope))
         if assigned is None:
             await send_empty(send, 204)

@@ -51,6 +51,10 @@ class Sidecar:
     def assigned(self) -> bool:
         return self._slot.current is not None
 
+    async def wait_runtime_ready(self) -> None:
+        """Returns once a runtime, its imports done, is polling for the assignment."""
+        await self._slot.polled.wait()
+
     async def start(self) -> None:
         """Binds the socket and serves; the runtime may connect from now on."""
         if self._server is not None:
