@@ -173,7 +173,9 @@ async def test_text_output_when_the_run_has_no_output_schema(socket_dir: Path) -
 
 
 async def test_exhausted_turns_fail_the_run_with_a_clear_message(socket_dir: Path) -> None:
-    run = scripted_run([{"tool_calls": [{"name": "log", "arguments": {"level": "info", "message": "x"}}]}])
+    run = scripted_run(
+        [{"tool_calls": [{"name": "log", "arguments": {"level": "info", "message": "x"}}]}]
+    )
 
     finished = await run_in_runtime(socket_dir, run)
 

@@ -21,6 +21,8 @@ from corral.runtime.protocol import (
 # run's real timeout by killing the sandbox.
 _TIMEOUT = httpx2.Timeout(3600.0, connect=5.0)
 _CONNECT_RETRY_SECONDS = 0.05
+# The sidecar binds before the runtime starts; a socket that stays unreachable means it is gone.
+_CONNECT_PATIENCE_SECONDS = 10.0
 
 
 class SidecarError(Exception):
@@ -41,13 +43,17 @@ class SidecarClient:
 
     async def wait_for_assignment(self) -> Assignment:
         """Long-polls until the run is assigned; the runtime may start long before that."""
+        loop = asyncio.get_running_loop()
+        reachable_at = loop.time()
         while True:
             try:
                 response = await self._client.get(ASSIGNMENT_PATH)
             except httpx2.ConnectError:
-                # The sidecar is started before the runtime, but tolerate a slow bind.
+                if loop.time() - reachable_at > _CONNECT_PATIENCE_SECONDS:
+                    raise
                 await asyncio.sleep(_CONNECT_RETRY_SECONDS)
                 continue
+            reachable_at = loop.time()
             if response.status_code == 200:
                 return Assignment.model_validate_json(response.content)
             if response.status_code != 204:

@@ -63,6 +63,7 @@ class ScriptedToolGateway:
 
 class FailingToolGateway:
     async def call(self, run: SidecarRun, tool: str, arguments: dict[str, Any], sink: Any) -> Any:
+        del run, tool, arguments, sink
         raise RuntimeError("secret-token-123 leaked into an exception")
 
 

@@ -62,6 +62,7 @@ class AssignmentSlot:
         # Set by the runtime's first poll: from then on a run assigned here starts at once.
         self.polled = asyncio.Event()
         self.finished = False
+        self.closing = False
 
     @property
     def current(self) -> Assigned | None:
@@ -76,6 +77,11 @@ class AssignmentSlot:
             assignment_json=orjson.dumps(run.assignment),
             tool_names=frozenset(tool.name for tool in run.assignment.tools),
         )
+        self._event.set()
+
+    def close(self) -> None:
+        """Wakes every poll: they answer that the sidecar is going away."""
+        self.closing = True
         self._event.set()
 
     async def wait(self, seconds: float) -> Assigned | None:
@@ -139,6 +145,8 @@ class SidecarApp:
     async def _assignment(self, scope: Scope, send: Send) -> None:
         self._slot.polled.set()
         assigned = await self._slot.wait(_poll_seconds(scope))
+        if self._slot.closing:
+            raise HTTPProblem(503, "closing", "the sidecar is shutting down", "api_error")
         if assigned is None:
             await send_empty(send, 204)
             return

@@ -31,7 +31,8 @@ SOCKET_MODE = 0o666
 MAX_SOCKET_PATH_BYTES = 107
 # One client, which keeps its connections open between model calls that may be minutes apart.
 _KEEP_ALIVE_SECONDS = 24 * 3600
-_CLOSE_GRACE_SECONDS = 1.0
+# Enough for woken polls to answer; model and tool calls still running then are cancelled.
+CLOSE_GRACE_SECONDS = 0.2
 
 
 class Sidecar:
@@ -93,19 +94,22 @@ class Sidecar:
         """Gives the sidecar its run; a runtime already polling for it gets it now."""
         self._slot.fill(run, sink)
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
         """Stops serving, ends in-flight requests and removes the socket."""
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
+        self._slot.close()
         for connection in list(self._state.connections):
             connection.shutdown()
         tasks = list(self._state.tasks)
-        for task in tasks:
-            task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=_CLOSE_GRACE_SECONDS)
+            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         for connection in list(self._state.connections):
             transport = getattr(connection, "transport", None)
             if transport is not None:
