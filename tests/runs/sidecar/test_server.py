@@ -379,3 +379,46 @@ async def test_close_ends_a_pending_poll_and_removes_the_socket(socket_dir: Path
 def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too long"):
         Sidecar(tmp_path / ("d" * 120), ScriptedModelGateway(), ScriptedToolGateway())
+
+
+class _EndlessModelGateway:
+    """Streams until the sidecar stops reading; records that its stream was closed."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def list_models(self, run: SidecarRun) -> list[dict[str, Any]]:
+        del run
+        return []
+
+    async def chat_completion(
+        self, run: SidecarRun, body: dict[str, Any], sink: EventSink
+    ) -> dict[str, Any]:
+        del run, body, sink
+        return {}
+
+    async def stream_chat_completion(
+        self, run: SidecarRun, body: dict[str, Any], sink: EventSink
+    ) -> AsyncIterator[bytes]:
+        del run, body, sink
+        try:
+            while True:
+                yield b'data: {"choices": []}\n\n'
+                await asyncio.sleep(0)
+        finally:
+            self.closed.set()
+
+
+async def test_a_stream_whose_client_went_away_is_closed_upstream(
+    socket_dir: Path, sink: RecordingSink
+) -> None:
+    gateway = _EndlessModelGateway()
+    async with Sidecar(socket_dir, gateway, ScriptedToolGateway()) as sidecar:
+        sidecar.assign(scripted_run([{"text": "x"}]), sink)
+        async with uds_client(str(sidecar.socket_path)) as client:
+            body = {"model": "m", "messages": [], "stream": True}
+            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                assert response.status_code == 200
+                await anext(response.aiter_bytes())
+
+        await gateway.closed.wait()

@@ -233,7 +233,7 @@ class SidecarApp:
         if body.get("stream") is True:
             chunks = self._model_gateway.stream_chat_completion(assigned.run, body, assigned.sink)
             try:
-                await send_event_stream(send, _problems_mapped(chunks))
+                await send_event_stream(send, receive, _problems_mapped(chunks))
             finally:
                 await _close(chunks)
             return

@@ -6,6 +6,7 @@ ASGI directly instead of through a framework: a route table, bounded bodies, Ope
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -98,21 +99,37 @@ async def send_problem(send: Send, problem: HTTPProblem) -> None:
     await send_json(send, problem.status, error_body(problem.code, problem.message, problem.kind))
 
 
-async def send_event_stream(send: Send, chunks: AsyncIterator[bytes]) -> None:
-    """Streams server-sent events; an error after the first byte becomes an `error` event."""
+async def send_event_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes]) -> None:
+    """Streams server-sent events; an error after the first byte becomes an `error` event.
+
+    Stops reading `chunks` once the client is gone, so its owner can close the upstream stream.
+    """
     iterator = aiter(chunks)
     # The first chunk is awaited before the status line, so an error before the stream starts
     # still gets its own HTTP status.
     first = await anext(iterator, None)
     await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    if first is not None:
+    if first is None:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    disconnected = asyncio.ensure_future(_disconnect(receive))
+    try:
         await send({"type": "http.response.body", "body": first, "more_body": True})
-        try:
-            async for chunk in iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except HTTPProblem as problem:
-            await send(_error_event(problem.code, problem.message, problem.kind))
+        async for chunk in iterator:
+            if disconnected.done():
+                return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except HTTPProblem as problem:
+        await send(_error_event(problem.code, problem.message, problem.kind))
+    finally:
+        disconnected.cancel()
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnect(receive: Receive) -> None:
+    # The request body is already read: the next message is the disconnect.
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _error_event(code: str, message: str, kind: str) -> Message:

@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from corral.runs.sidecar.contracts import EventSink, ModelGateway, SidecarRun, ToolGateway
@@ -62,7 +63,7 @@ class Sidecar:
             raise RuntimeError("the sidecar is already serving")
         config = uvicorn.Config(
             self._app,
-            http="httptools",
+            http=HttpToolsProtocol,
             ws="none",
             lifespan="off",
             log_config=None,
