@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import corral
 from corral.runs.sidecar.contracts import EventSink, SidecarRun, ToolOutcome
 from corral.runs.sidecar.scripted import ScriptedModelGateway
 from corral.runs.sidecar.server import Sidecar
@@ -64,19 +66,43 @@ class Finished:
     tools: ScriptedToolGateway
 
 
+def sandbox_like_python_path(root: Path) -> str:
+    """What the sandbox mounts: `corral/__init__.py` and `corral/runtime/`, then the libraries."""
+    package = root / "corral"
+    package.mkdir()
+    source = Path(corral.__file__).parent
+    shutil.copy(source / "__init__.py", package / "__init__.py")
+    shutil.copytree(source / "runtime", package / "runtime")
+    return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
+
+
 async def run_in_runtime(
-    socket_dir: Path, run: SidecarRun, tools: ScriptedToolGateway | None = None
+    socket_dir: Path,
+    run: SidecarRun,
+    tools: ScriptedToolGateway | None = None,
+    *,
+    isolated: bool = False,
 ) -> Finished:
-    """Starts a runtime, assigns it the run once it polls (as a warm pool does), awaits its end."""
+    """Starts a runtime, assigns it the run once it polls (as a warm pool does), awaits its end.
+
+    `isolated` runs it as the sandbox does: an empty environment, and nothing importable but the
+    runtime's own files and the installed libraries (`-S`: no site hooks, no editable install).
+    """
     model = RecordingModelGateway()
     tools = tools or ScriptedToolGateway()
     sink = RecordingSink()
     async with Sidecar(socket_dir, model, tools) as sidecar:
+        socket_env = {"CORRAL_SIDECAR_SOCKET": str(sidecar.socket_path)}
+        if isolated:
+            python_path = sandbox_like_python_path(socket_dir.parent)
+            argv = [sys.executable, "-S", "-m", "corral.runtime"]
+            env = {**socket_env, "PYTHONPATH": python_path, "PYTHONDONTWRITEBYTECODE": "1"}
+        else:
+            argv = [sys.executable, "-m", "corral.runtime"]
+            env = {**os.environ, **socket_env}
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "corral.runtime",
-            env={**os.environ, "CORRAL_SIDECAR_SOCKET": str(sidecar.socket_path)},
+            *argv,
+            env=env,
             cwd=socket_dir.parent,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
@@ -161,10 +187,12 @@ async def test_a_tool_call_a_refusal_a_log_line_then_the_structured_output(
     assert all(call["provider"] == "scripted" and call["status"] == "ok" for call in calls)
 
 
-async def test_text_output_when_the_run_has_no_output_schema(socket_dir: Path) -> None:
+async def test_text_output_when_the_run_has_no_output_schema_in_a_sandbox_like_process(
+    socket_dir: Path,
+) -> None:
     run = scripted_run([{"text": "four"}], structured=False)
 
-    finished = await run_in_runtime(socket_dir, run)
+    finished = await run_in_runtime(socket_dir, run, isolated=True)
 
     assert finished.exit_code == 0, finished.stderr
     assert finished.sink.of("output") == [{"output": "four"}]
