@@ -176,8 +176,10 @@ async def test_a_tool_call_a_refusal_a_log_line_then_the_structured_output(
     assert "You test things." in system["content"]
     assert "Always double-check sums." in system["content"]
     assert first["messages"][1] == {"role": "user", "content": '{"question": "what is 2+2?"}'}
-    tool_names = {tool["function"]["name"] for tool in first["tools"]}
-    assert tool_names == {"lookup", "delete_everything", "log", "output"}
+    tools_sent = {tool["function"]["name"]: tool["function"] for tool in first["tools"]}
+    assert set(tools_sent) == {"lookup", "delete_everything", "log", "output"}
+    assert tools_sent["output"]["parameters"]["properties"] == {"answer": {"type": "integer"}}
+    assert tools_sent["output"]["description"].count("Return the final result") == 1
     results = _tool_messages(second)
     assert any('"sum":4' in text.replace(" ", "") for text in results)
     assert "refused by policy: deletes are blocked" in results

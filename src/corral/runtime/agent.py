@@ -54,7 +54,7 @@ def _output_type(schema: dict[str, Any] | None) -> tuple[Any, bool]:
             "properties": {WRAPPED_OUTPUT_KEY: schema},
             "required": [WRAPPED_OUTPUT_KEY],
         }
-    structured = StructuredDict(schema, name="output", description=_OUTPUT_DESCRIPTION)
+    structured = StructuredDict(schema, name=OUTPUT_TOOL)
     return ToolOutput(structured, name=OUTPUT_TOOL, description=_OUTPUT_DESCRIPTION), wrapped
 
 

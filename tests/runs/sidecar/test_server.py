@@ -124,6 +124,8 @@ async def test_the_assignment_poll_answers_204_until_assigned_then_the_assignmen
     assert response.status_code == 200
     assert response.json() == orjson.loads(orjson.dumps(dataclasses.asdict(run.assignment)))
     assert response.json()["tools"][0]["name"] == "lookup"
+    again = await client.get(ASSIGNMENT_PATH)
+    assert again.content == response.content
     assert sidecar.assigned
     with pytest.raises(RuntimeError):
         sidecar.assign(run, sink)
