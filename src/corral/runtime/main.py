@@ -20,6 +20,7 @@ from corral.runtime import agent as agent_module
 from corral.runtime.protocol import DEFAULT_SOCKET, SOCKET_ENV
 from corral.runtime.sidecar_client import SidecarClient, SidecarError, http_client
 from corral.runtime.tools import ReservedToolName
+from corral.runtime.warm_up import warm_up
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -55,7 +56,9 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return "runtime_crashed", f"{type(exc).__name__}: {exc}"
 
 
-async def serve(socket_path: str) -> int:
+async def serve(socket_path: str, *, warm: bool = True) -> int:
+    if warm:
+        await _warm_up()
     async with http_client(socket_path) as http:
         sidecar = SidecarClient(http)
         try:
@@ -78,6 +81,14 @@ async def serve(socket_path: str) -> int:
             _stderr(f"corral runtime: could not deliver the output: {exc}")
             return EXIT_SIDECAR_UNREACHABLE
         return EXIT_OK
+
+
+async def _warm_up() -> None:
+    # Only ever a cost saving: a failure here must not stop the runtime from taking its run.
+    try:
+        await warm_up()
+    except Exception as exc:  # noqa: BLE001
+        _stderr(f"corral runtime: warm-up failed: {type(exc).__name__}: {exc}")
 
 
 def _stderr(line: str) -> None:
