@@ -1,7 +1,8 @@
-"""The runtime's life: import everything, wait for a run, run it, report, exit.
+"""The runtime's life: import and warm up, wait for a run, run it, report, exit.
 
 Importing pydantic-ai takes seconds, so a warm pool starts runtimes before any run exists: every
-import happens at module load, then the runtime long-polls its sidecar for the assignment.
+import happens at module load and a warm-up run builds the rest, then the runtime long-polls its
+sidecar for the assignment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelHTTPError, UnexpectedModelBehavior, UsageLimitExceeded
 
-from corral.runtime import agent as agent_module
+from corral.runtime.agent import prepare
+from corral.runtime.agent import run as run_agent
 from corral.runtime.protocol import DEFAULT_SOCKET, SOCKET_ENV
 from corral.runtime.sidecar_client import SidecarClient, SidecarError, http_client
 from corral.runtime.tools import ReservedToolName
@@ -56,9 +58,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return "runtime_crashed", f"{type(exc).__name__}: {exc}"
 
 
-async def serve(socket_path: str, *, warm: bool = True) -> int:
-    if warm:
-        await _warm_up()
+async def serve(socket_path: str) -> int:
+    await _warm_up()
     async with http_client(socket_path) as http:
         sidecar = SidecarClient(http)
         try:
@@ -67,9 +68,9 @@ async def serve(socket_path: str, *, warm: bool = True) -> int:
             code, message = classify(exc)
             return await _report_failure(sidecar, code, message)
         try:
-            prepared = agent_module.prepare(assignment, http)
+            prepared = prepare(assignment, http)
             output = await asyncio.wait_for(
-                agent_module.run(prepared), assignment.timeout_seconds + _TIMEOUT_GRACE_SECONDS
+                run_agent(prepared), assignment.timeout_seconds + _TIMEOUT_GRACE_SECONDS
             )
         # The runtime's one job on any failure is to say what went wrong before exiting.
         except Exception as exc:  # noqa: BLE001

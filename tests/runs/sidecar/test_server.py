@@ -222,6 +222,7 @@ async def test_a_chat_completion_answers_from_the_model_gateway(
     body = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}]}
 
     response = await client.post("/v1/chat/completions", json=body)
+    other_model = await client.post("/v1/chat/completions", json={**body, "model": "gpt-big"})
 
     assert response.status_code == 200
     completion = response.json()
@@ -230,6 +231,8 @@ async def test_a_chat_completion_answers_from_the_model_gateway(
     [call] = completion["choices"][0]["message"]["tool_calls"]
     assert call["function"] == {"name": "lookup", "arguments": '{"q":"x"}'}
     assert [event["stream"] for event in sink.of("model_call")] == [False]
+    assert other_model.status_code == 400
+    assert _error(other_model)["code"] == "model_not_assigned"
 
 
 async def test_a_streamed_chat_completion_through_the_openai_client(
@@ -303,7 +306,7 @@ async def test_gateway_failures_reach_the_sandbox_in_openai_error_shape_without_
     async with Sidecar(socket_dir, _FlakyModelGateway(), ScriptedToolGateway()) as sidecar:
         sidecar.assign(scripted_run([{"text": "x"}]), sink)
         async with uds_client(str(sidecar.socket_path)) as client:
-            body = {"model": "m", "messages": []}
+            body = {"model": "scripted", "messages": []}
             limited = await client.post("/v1/chat/completions", json=body)
             models = await client.get("/v1/models")
             streamed = await client.post("/v1/chat/completions", json={**body, "stream": True})
@@ -418,7 +421,7 @@ async def test_a_stream_whose_client_went_away_is_closed_upstream(
     async with Sidecar(socket_dir, gateway, ScriptedToolGateway()) as sidecar:
         sidecar.assign(scripted_run([{"text": "x"}]), sink)
         async with uds_client(str(sidecar.socket_path)) as client:
-            body = {"model": "m", "messages": [], "stream": True}
+            body = {"model": "scripted", "messages": [], "stream": True}
             async with client.stream("POST", "/v1/chat/completions", json=body) as response:
                 assert response.status_code == 200
                 await anext(response.aiter_bytes())

@@ -230,6 +230,7 @@ class SidecarApp:
         self, assigned: Assigned, scope: Scope, receive: Receive, send: Send
     ) -> None:
         body = await read_json_object(scope, receive)
+        _check_model(body, assigned.run.assignment.model)
         if body.get("stream") is True:
             chunks = self._model_gateway.stream_chat_completion(assigned.run, body, assigned.sink)
             try:
@@ -262,6 +263,15 @@ class SidecarApp:
 def _require_method(method: str, expected: str) -> None:
     if method != expected:
         raise HTTPProblem(405, "method_not_allowed", f"use {expected}")
+
+
+def _check_model(body: dict[str, object], assigned_model: str) -> None:
+    # The run's model is the manifest's decision, not the sandbox's.
+    model = body.setdefault("model", assigned_model)
+    if model != assigned_model:
+        raise HTTPProblem(
+            400, "model_not_assigned", f"this run may only call the model {assigned_model!r}"
+        )
 
 
 def _poll_seconds(scope: Scope) -> float:
