@@ -279,6 +279,15 @@ async def test_a_stream_that_fails_before_its_first_chunk_answers_an_http_error(
     assert _error(response)["code"] == "scripted_turns_exhausted"
 
 
+class _ShapedError(Exception):
+    """How the model gateway fails: the provider's status and an OpenAI-shaped, key-free body."""
+
+    def __init__(self) -> None:
+        super().__init__("upstream overloaded")
+        self.status = 529
+        self.body = {"error": {"message": "overloaded", "type": "provider_error", "code": "busy"}}
+
+
 class _FlakyModelGateway:
     """Fails in the ways a provider gateway can: mid-stream, rate limited, or crashing."""
 
@@ -289,7 +298,9 @@ class _FlakyModelGateway:
     async def chat_completion(
         self, run: SidecarRun, body: dict[str, Any], sink: EventSink
     ) -> dict[str, Any]:
-        del run, body, sink
+        del run, sink
+        if body["messages"]:
+            raise _ShapedError
         raise RateLimited("the provider is rate limited", retry_after_seconds=1)
 
     async def stream_chat_completion(
@@ -309,10 +320,19 @@ async def test_gateway_failures_reach_the_sandbox_in_openai_error_shape_without_
             body = {"model": "scripted", "messages": []}
             limited = await client.post("/v1/chat/completions", json=body)
             models = await client.get("/v1/models")
+            user = {"role": "user", "content": "hi"}
+            shaped = await client.post("/v1/chat/completions", json={**body, "messages": [user]})
             streamed = await client.post("/v1/chat/completions", json={**body, "stream": True})
 
     assert limited.status_code == 429
     assert _error(limited)["code"] == "rate_limited"
+    assert shaped.status_code == 529
+    assert _error(shaped) == {
+        "message": "overloaded",
+        "type": "provider_error",
+        "code": "busy",
+        "param": None,
+    }
     assert models.status_code == 502
     assert "secret" not in models.text
     assert streamed.status_code == 200

@@ -1,7 +1,8 @@
 """What a gateway's failure looks like to the sandbox: a status and a message safe to show it.
 
-Domain errors (`corral.core.errors`) carry messages written for callers and pass through; anything
-else is reported without detail, since an upstream exception may quote a URL or a header.
+Domain errors (`corral.core.errors`) carry messages written for callers and pass through, as do
+errors that carry their own OpenAI-shaped answer (`status` and `body`, as the model gateway's);
+anything else is reported without detail, since an upstream exception may quote a URL or a header.
 """
 
 from __future__ import annotations
@@ -36,10 +37,31 @@ _STATUS: tuple[tuple[type[CorralError], int, str], ...] = (
 )
 
 
+def _shaped(exc: Exception) -> HTTPProblem | None:
+    """An error that already carries its answer: `status` and an OpenAI-shaped `body`.
+
+    The model gateway raises these with the provider's status and a key-free message.
+    """
+    status, body = getattr(exc, "status", None), getattr(exc, "body", None)
+    if not isinstance(status, int) or not 400 <= status <= 599 or not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None
+    return HTTPProblem(
+        status,
+        str(error.get("code") or "model_error"),
+        str(error.get("message") or "the model call failed"),
+        str(error.get("type") or "api_error"),
+    )
+
+
 def problem_for(exc: Exception, *, what: str) -> HTTPProblem:
     """`what` names the failed operation for the generic message ("the model call")."""
     if isinstance(exc, HTTPProblem):
         return exc
+    if (shaped := _shaped(exc)) is not None:
+        return shaped
     if isinstance(exc, CorralError):
         for error_type, status, kind in _STATUS:
             if isinstance(exc, error_type):
