@@ -401,6 +401,40 @@ async def test_close_ends_a_pending_poll_and_removes_the_socket(socket_dir: Path
     await sidecar.close()
 
 
+class _StuckToolGateway:
+    """A tool call that never ends, as one waiting for an approval nobody gives."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def call(
+        self, run: SidecarRun, tool: str, arguments: dict[str, Any], sink: EventSink
+    ) -> ToolOutcome:
+        del run, tool, arguments, sink
+        self.entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_close_answers_a_call_in_flight_without_a_server_error(
+    socket_dir: Path, sink: RecordingSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    tools = _StuckToolGateway()
+    sidecar = Sidecar(socket_dir, ScriptedModelGateway(), tools)
+    await sidecar.start()
+    sidecar.assign(scripted_run([{"text": "x"}], tools=[LOOKUP_TOOL]), sink)
+    async with uds_client(str(sidecar.socket_path)) as client:
+        call = asyncio.create_task(client.post(TOOL_PATH_PREFIX + "lookup", json={"arguments": {}}))
+        await tools.entered.wait()
+
+        await sidecar.close(grace_seconds=0)
+
+        response = await call
+    assert response.status_code == 503
+    assert _error(response)["code"] == "closing"
+    assert [r for r in caplog.records if r.name.startswith("uvicorn")] == []
+
+
 def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too long"):
         Sidecar(tmp_path / ("d" * 120), ScriptedModelGateway(), ScriptedToolGateway())

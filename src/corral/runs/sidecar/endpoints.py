@@ -24,6 +24,7 @@ from corral.runs.sidecar.contracts import (
 from corral.runs.sidecar.gateway_failures import problem_for
 from corral.runs.sidecar.http_io import (
     HTTPProblem,
+    Message,
     Receive,
     Scope,
     Send,
@@ -92,6 +93,10 @@ class AssignmentSlot:
         return self._assigned
 
 
+def _closing() -> HTTPProblem:
+    return HTTPProblem(503, "closing", "the sidecar is shutting down", "api_error")
+
+
 Handler = Callable[[Assigned, Scope, Receive, Send], Awaitable[None]]
 
 
@@ -104,6 +109,7 @@ class SidecarApp:
         self._slot = slot
         self._model_gateway = model_gateway
         self._tool_gateway = tool_gateway
+        self._inflight: set[asyncio.Task[object]] = set()
         self._routes: dict[str, tuple[str, Handler]] = {
             LOG_PATH: ("POST", self._log),
             OUTPUT_PATH: ("POST", self._output),
@@ -115,10 +121,39 @@ class SidecarApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        task = asyncio.current_task()
+        assert task is not None
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        self._inflight.add(task)
         try:
-            await self._dispatch(scope, receive, send)
+            await self._dispatch(scope, receive, tracked_send)
         except HTTPProblem as problem:
             await send_problem(send, problem)
+        except asyncio.CancelledError:
+            if not self._slot.closing:
+                raise
+            # `end_inflight` cancelled this request: answer it, rather than fail the server's task.
+            task.uncancel()
+            if not started:
+                await send_problem(send, _closing())
+        finally:
+            self._inflight.discard(task)
+
+    async def end_inflight(self, grace_seconds: float) -> None:
+        """Lets requests finish for the grace, then cancels the rest; each answers `closing`."""
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -146,7 +181,7 @@ class SidecarApp:
         self._slot.polled.set()
         assigned = await self._slot.wait(_poll_seconds(scope))
         if self._slot.closing:
-            raise HTTPProblem(503, "closing", "the sidecar is shutting down", "api_error")
+            raise _closing()
         if assigned is None:
             await send_empty(send, 204)
             return

@@ -104,13 +104,13 @@ class Sidecar:
         self._slot.close()
         for connection in list(self._state.connections):
             connection.shutdown()
+        await self._app.end_inflight(grace_seconds)
+        # What remains is the server writing the last answers out.
         tasks = list(self._state.tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
             for task in pending:
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
         for connection in list(self._state.connections):
             transport = getattr(connection, "transport", None)
             if transport is not None:
