@@ -24,6 +24,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
+from corral.providers.models import ApplicationProvider
 from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
 
 metadata = Base.metadata
@@ -33,6 +34,7 @@ __all__ = [
     "AgentVersion",
     "ApiKey",
     "Application",
+    "ApplicationProvider",
     "AuditEvent",
     "Connection",
     "DecisionPolicy",
