@@ -195,7 +195,7 @@ class ProviderModelGateway:
         if asked not in (None, model):
             raise ModelGatewayError(
                 400,
-                f"this run may only call the model {model!r}",
+                f"this run may only call the model {model!r}, not {str(asked)[:200]!r}",
                 kind="invalid_request_error",
                 code="model_not_allowed",
             )
