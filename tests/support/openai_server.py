@@ -7,7 +7,7 @@ recording every request (headers, body) for assertions. Never a mock of our code
 under test talks to it over real sockets, as it would to a provider.
 
     def test_x(llm_server: LLMServer) -> None:
-        llm_server.enqueue(Reply.text("hello"), Reply.tool_calls([("lookup", {"q": "x"})]))
+        llm_server.enqueue(Reply.of_text("hello"), Reply.of_tool_calls([("lookup", {"q": "x"})]))
         ...  # point a provider's base_url at llm_server.base_url
         assert llm_server.requests[0].headers["authorization"] == "Bearer sk-…"
 
@@ -56,12 +56,22 @@ class Reply:
     error_body: dict[str, Any] | None = None
 
     @classmethod
-    def of_text(cls, text: str, **usage: int) -> Reply:
-        return cls(text=text, **usage)
+    def of_text(cls, text: str, *, input_tokens: int = 11, output_tokens: int = 7) -> Reply:
+        return cls(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
 
     @classmethod
-    def of_tool_calls(cls, calls: list[tuple[str, dict[str, Any]]], **usage: int) -> Reply:
-        return cls(tool_calls=tuple(ScriptedToolCall(n, a) for n, a in calls), **usage)
+    def of_tool_calls(
+        cls,
+        calls: list[tuple[str, dict[str, Any]]],
+        *,
+        input_tokens: int = 11,
+        output_tokens: int = 7,
+    ) -> Reply:
+        return cls(
+            tool_calls=tuple(ScriptedToolCall(n, a) for n, a in calls),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
 
     @classmethod
     def of_error(cls, status: int, body: dict[str, Any] | None = None) -> Reply:
@@ -261,7 +271,7 @@ def _anthropic_content(reply: Reply, call_id: str) -> list[dict[str, Any]]:
 
 
 def _anthropic_stream(reply: Reply, model: str, call_id: str) -> Iterator[bytes]:
-    message = {
+    message: dict[str, Any] = {
         "id": f"msg_{call_id}",
         "type": "message",
         "role": "assistant",
@@ -274,6 +284,7 @@ def _anthropic_stream(reply: Reply, model: str, call_id: str) -> Iterator[bytes]
     yield _sse({"type": "message_start", "message": message}, "message_start")
     yield _sse({"type": "ping"}, "ping")
     for index, block in enumerate(_anthropic_content(reply, call_id)):
+        start: dict[str, Any]
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": piece} for piece in _chunks(block["text"])]

@@ -80,7 +80,8 @@ async def test_an_application_provider_key_is_decrypted_and_sent(
     (event,) = sink.of("model_call")
     assert event["provider"] == provider_id
     # gpt-4o-mini is in the vendored catalog.
-    assert event["cost_usd"] is not None and event["cost_usd"] > 0
+    assert event["cost_usd"] is not None
+    assert event["cost_usd"] > 0
 
 
 async def test_the_application_price_override_prices_the_call(
