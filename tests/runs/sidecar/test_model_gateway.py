@@ -14,11 +14,8 @@ import pytest
 from corral.core.crypto import EncryptionKeyring
 from corral.core.db import create_engine, create_sessionmaker
 from corral.core.settings import SystemProvider
-from corral.runs.sidecar.model_gateway import (
-    ModelGatewayError,
-    ProviderModelGateway,
-    build_http_client,
-)
+from corral.runs.sidecar.model_errors import ModelGatewayError
+from corral.runs.sidecar.model_gateway import ProviderModelGateway, build_http_client
 from corral.telemetry.cost import ModelPrice, PriceCatalog
 from tests.support.openai_server import LLMServer, Reply, serve_llm
 from tests.support.sidecar_runs import RecordingSink, make_run

@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from corral.runs.sidecar.model_gateway import (
-    ModelGatewayError,
-    ProviderModelGateway,
-    build_http_client,
-)
+from corral.runs.sidecar.model_errors import ModelGatewayError
+from corral.runs.sidecar.model_gateway import ProviderModelGateway, build_http_client
 from tests.clients import ApiClient
 from tests.support.openai_server import LLMServer, Reply, serve_llm
 from tests.support.sidecar_runs import RecordingSink, make_run

@@ -27,6 +27,13 @@ from corral.core.settings import SystemProvider
 from corral.providers.registry import DEFAULT_CACHE_SECONDS, ProviderEndpoint, ProviderRegistry
 from corral.runs.sidecar import anthropic_translation as anthropic
 from corral.runs.sidecar.contracts import EventSink, SidecarRun
+from corral.runs.sidecar.model_errors import (
+    ModelGatewayError,
+    scrub,
+    stream_error,
+    transport_error,
+    upstream_error,
+)
 from corral.telemetry.cost import Cost, PriceCatalog, compute_cost
 from corral.traces.ingest_config import IngestConfigCache
 
@@ -53,25 +60,6 @@ def build_http_client() -> httpx2.AsyncClient:
     )
 
 
-class ModelGatewayError(Exception):
-    """A call the gateway answers with an error: `status` and an OpenAI-shaped `body`."""
-
-    def __init__(self, status: int, message: str, *, kind: str, code: str | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = {"error": {"message": message, "type": kind, "code": code}}
-
-    @classmethod
-    def from_body(cls, status: int, body: dict[str, Any]) -> ModelGatewayError:
-        error = body["error"]
-        return cls(
-            status,
-            str(error.get("message", "")),
-            kind=error.get("type") or "api_error",
-            code=error.get("code"),
-        )
-
-
 @dataclass(slots=True)
 class _Call:
     """One model call being metered."""
@@ -84,42 +72,8 @@ class _Call:
     error: str | None = None
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
-
-
-def _upstream_error(call: _Call, status: int, raw: bytes) -> ModelGatewayError:
-    try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    if call.provider.api == "anthropic-messages":
-        shaped = anthropic.openai_error(status, body)
-    elif isinstance(body, dict) and isinstance(body.get("error"), dict):
-        shaped = {"error": body["error"]}
-    else:
-        shaped = anthropic.openai_error(status, None)
-    error = ModelGatewayError.from_body(status, shaped)
-    error.body["error"]["message"] = _scrub(
-        str(error.body["error"]["message"]), call.provider.api_key
-    )
-    return error
-
-
-def _transport_error(exc: httpx2.HTTPError) -> ModelGatewayError:
-    if isinstance(exc, httpx2.TimeoutException):
-        return ModelGatewayError(
-            504,
-            "the model provider did not answer in time",
-            kind="provider_error",
-            code="provider_timeout",
-        )
-    return ModelGatewayError(
-        502,
-        f"the model provider cannot be reached ({type(exc).__name__})",
-        kind="provider_error",
-        code="provider_unreachable",
-    )
+def _refusal(call: _Call, status: int, raw: bytes) -> ModelGatewayError:
+    return upstream_error(call.provider.api, call.provider.api_key, status, raw)
 
 
 class _UsageScanner:
@@ -251,9 +205,11 @@ class ProviderModelGateway:
             try:
                 response = await self._http.send(self._request(call, body))
             except httpx2.HTTPError as exc:
-                raise _transport_error(exc) from None
+                raise transport_error(exc) from None
             if response.status_code >= 400:
-                raise _upstream_error(call, response.status_code, response.content)
+                raise upstream_error(
+                    call.provider.api, call.provider.api_key, response.status_code, response.content
+                )
             answer: dict[str, Any] = orjson.loads(response.content)
             if call.provider.api == "anthropic-messages":
                 answer = anthropic.to_openai_completion(answer, call.model)
@@ -284,10 +240,15 @@ class ProviderModelGateway:
             try:
                 response = await self._http.send(self._request(call, body), stream=True)
             except httpx2.HTTPError as exc:
-                raise _transport_error(exc) from None
+                raise transport_error(exc) from None
             try:
                 if response.status_code >= 400:
-                    raise _upstream_error(call, response.status_code, await response.aread())
+                    raise upstream_error(
+                        call.provider.api,
+                        call.provider.api_key,
+                        response.status_code,
+                        await response.aread(),
+                    )
                 if call.provider.api == "anthropic-messages":
                     chunks = self._translate(call, response, body)
                 else:
@@ -311,11 +272,11 @@ class ProviderModelGateway:
                 yield data
                 scanner.scan(data)
         except httpx2.HTTPError as exc:
-            call.error = _transport_error(exc).body["error"]["message"]
-            yield _stream_error(_transport_error(exc))
+            call.error = transport_error(exc).body["error"]["message"]
+            yield stream_error(transport_error(exc))
         call.usage = scanner.usage
         if scanner.error is not None:
-            call.error = _scrub(scanner.error, call.provider.api_key)
+            call.error = scrub(scanner.error, call.provider.api_key)
 
     async def _translate(
         self, call: _Call, response: httpx2.Response, body: dict[str, Any]
@@ -334,7 +295,7 @@ class ProviderModelGateway:
                     yield out
         except (httpx2.HTTPError, orjson.JSONDecodeError) as exc:
             error = (
-                _transport_error(exc)
+                transport_error(exc)
                 if isinstance(exc, httpx2.HTTPError)
                 else ModelGatewayError(
                     502,
@@ -344,14 +305,14 @@ class ProviderModelGateway:
                 )
             )
             call.error = error.body["error"]["message"]
-            yield _stream_error(error)
+            yield stream_error(error)
             ended = True
         call.usage = anthropic.openai_usage(translator.usage) if translator.usage else None
         if translator.error is not None:
-            call.error = _scrub(translator.error["error"]["message"], call.provider.api_key)
+            call.error = scrub(translator.error["error"]["message"], call.provider.api_key)
         if not ended:
             call.error = "the provider's stream ended early"
-            yield _stream_error(
+            yield stream_error(
                 ModelGatewayError(
                     502, call.error, kind="provider_error", code="provider_bad_response"
                 )
@@ -407,7 +368,3 @@ class ProviderModelGateway:
             return None
         async with self._sessions() as session:
             return (await self._overrides.get(session, application_id)).price_overrides
-
-
-def _stream_error(error: ModelGatewayError) -> bytes:
-    return b"data: " + orjson.dumps(error.body) + b"\n\ndata: [DONE]\n\n"
