@@ -54,6 +54,9 @@ class Reply:
     output_tokens: int = 7
     error_status: int | None = None
     error_body: dict[str, Any] | None = None
+    # Streamed answers only: end the stream after this many SSE events, as a dropped
+    # connection would (no `[DONE]`, no `message_stop`).
+    cut_stream_after: int | None = None
 
     @classmethod
     def of_text(cls, text: str, *, input_tokens: int = 11, output_tokens: int = 7) -> Reply:
@@ -215,7 +218,7 @@ def _openai_routes(server: LLMServer) -> list[Route]:
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _iterate(_openai_stream(reply, model, call_id, usage)),
+                _iterate(_openai_stream(reply, model, call_id, usage), reply.cut_stream_after),
                 media_type="text/event-stream",
             )
         finish = "tool_calls" if reply.tool_calls else "stop"
@@ -246,8 +249,10 @@ def _openai_routes(server: LLMServer) -> list[Route]:
     ]
 
 
-async def _iterate(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    for item in chunks:
+async def _iterate(chunks: Iterator[bytes], cut_after: int | None) -> AsyncIterator[bytes]:
+    for count, item in enumerate(chunks):
+        if cut_after is not None and count >= cut_after:
+            return
         yield item
 
 
@@ -327,7 +332,7 @@ def _anthropic_routes(server: LLMServer) -> list[Route]:
         model = body.get("model", "")
         if body.get("stream"):
             return StreamingResponse(
-                _iterate(_anthropic_stream(reply, model, call_id)),
+                _iterate(_anthropic_stream(reply, model, call_id), reply.cut_stream_after),
                 media_type="text/event-stream",
             )
         return JSONResponse(

@@ -14,6 +14,7 @@ import pytest
 from corral.core.crypto import EncryptionKeyring
 from corral.core.db import create_engine, create_sessionmaker
 from corral.core.settings import SystemProvider
+from corral.runs.sidecar.contracts import ModelGateway
 from corral.runs.sidecar.model_errors import ModelGatewayError
 from corral.runs.sidecar.model_gateway import ProviderModelGateway, build_http_client
 from corral.telemetry.cost import ModelPrice, PriceCatalog
@@ -227,7 +228,9 @@ async def test_a_refused_stream_raises_before_its_first_chunk(
 
 
 async def test_list_models_names_the_manifest_model(gateway: ProviderModelGateway) -> None:
-    assert await gateway.list_models(make_run("local", MODEL)) == [
+    # Typed as the sidecar's contract: mypy checks that the gateway implements it.
+    contract: ModelGateway = gateway
+    assert await contract.list_models(make_run("local", MODEL)) == [
         {"id": MODEL, "object": "model", "created": 0, "owned_by": "local"}
     ]
 
@@ -240,3 +243,39 @@ async def test_the_shared_client_pools_connections(
         await gateway.chat_completion(run, chat(), RecordingSink())
     assert len(server.requests) == 3
     assert isinstance(build_http_client(), httpx2.AsyncClient)
+
+
+async def test_a_stream_cut_short_ends_with_an_error_chunk(
+    gateway: ProviderModelGateway, server: LLMServer
+) -> None:
+    server.enqueue(Reply(text="never finished", cut_stream_after=2))
+    sink = RecordingSink()
+    stream = gateway.stream_chat_completion(make_run("local", MODEL), chat(stream=True), sink)
+    chunks = _data_lines(b"".join([chunk async for chunk in stream]))
+    assert chunks[-1] == b"[DONE]"
+    assert chunks[-2]["error"]["code"] == "provider_bad_response"
+    (event,) = sink.of("model_call")
+    assert event["status"] == "error"
+    assert "ended" in event["error"]
+
+
+async def test_a_reader_that_stops_early_is_metered_as_interrupted(
+    gateway: ProviderModelGateway, server: LLMServer
+) -> None:
+    server.enqueue(Reply.of_text("a long answer in many words"))
+    sink = RecordingSink()
+    stream = gateway.stream_chat_completion(make_run("local", MODEL), chat(stream=True), sink)
+    assert await anext(stream)
+    await stream.aclose()
+    (event,) = sink.of("model_call")
+    assert (event["status"], event["error"]) == ("error", "interrupted")
+
+
+async def test_a_stream_asked_of_the_plain_call_is_not_streamed(
+    gateway: ProviderModelGateway, server: LLMServer
+) -> None:
+    body = chat(stream=True, stream_options={"include_usage": True})
+    answer = await gateway.chat_completion(make_run("local", MODEL), body, RecordingSink())
+    assert answer["object"] == "chat.completion"
+    assert "stream" not in server.requests[0].body
+    assert "stream_options" not in server.requests[0].body

@@ -245,3 +245,15 @@ async def test_streamed_tool_use_becomes_tool_call_deltas(
     # Without include_usage the agent gets no usage chunk, but the call is still metered.
     assert not any("usage" in c for c in chunks[:-1])
     assert sink.of("model_call")[0]["output_tokens"] == 7
+
+
+async def test_a_stream_cut_short_ends_with_an_error_chunk(
+    gateway: ProviderModelGateway, server: LLMServer
+) -> None:
+    server.enqueue(Reply(text="cut off here", cut_stream_after=4))
+    sink = RecordingSink()
+    body = {"model": MODEL, "messages": CONVERSATION[:2], "stream": True}
+    chunks = _chunks(await _stream(gateway, body, sink))
+    assert chunks[-1] == b"[DONE]"
+    assert chunks[-2]["error"]["code"] == "provider_bad_response"
+    assert sink.of("model_call")[0]["status"] == "error"

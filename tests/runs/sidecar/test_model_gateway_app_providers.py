@@ -104,3 +104,19 @@ async def test_another_application_cannot_use_the_provider(
     assert refused.value.status == 404
     assert refused.value.body["error"]["code"] == "provider_not_found"
     assert server.requests == []
+
+
+async def test_a_replaced_key_is_used_once_the_cached_provider_is_forgotten(
+    owner: ApiClient, gateway: ProviderModelGateway, server: LLMServer
+) -> None:
+    provider_id = await create_provider(owner, server.base_url)
+    run = make_run(provider_id, MODEL, application_id=owner.app_id, org_id=owner.org_id)
+    await gateway.chat_completion(run, chat(), RecordingSink())
+    changed = await owner.patch(f"/api/providers/{provider_id}", json={"api_key": "sk-new-key"})
+    assert changed.status_code == 200, changed.text
+    # Cached for a few seconds (no database read and decryption per model call) ...
+    await gateway.chat_completion(run, chat(), RecordingSink())
+    gateway.providers.forget(owner.app_id, provider_id)
+    await gateway.chat_completion(run, chat(), RecordingSink())
+    keys = [request.headers["authorization"] for request in server.requests]
+    assert keys == [f"Bearer {APP_KEY}", f"Bearer {APP_KEY}", "Bearer sk-new-key"]

@@ -14,7 +14,7 @@ caches application providers for a few seconds (`corral.providers.registry`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 300.0
 MAX_CONNECTIONS = 200
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+_ENDED_EARLY = "the provider's stream ended before its end"
 _SSE = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 
 
@@ -83,6 +84,7 @@ class _UsageScanner:
         self._pending = b""
         self.usage: dict[str, Any] | None = None
         self.error: str | None = None
+        self.done = False
 
     def scan(self, data: bytes) -> None:
         lines = (self._pending + data).split(b"\n")
@@ -90,6 +92,8 @@ class _UsageScanner:
         for line in lines:
             if b'"usage"' in line or b'"error"' in line:
                 self._read(line)
+            elif line.startswith(b"data: [DONE]"):
+                self.done = True
 
     def _read(self, line: bytes) -> None:
         if not line.startswith(b"data:"):
@@ -173,7 +177,7 @@ class ProviderModelGateway:
     def _request(self, call: _Call, body: dict[str, Any]) -> httpx2.Request:
         provider = call.provider
         if provider.api == "anthropic-messages":
-            payload = anthropic.to_anthropic_request(body, call.model)
+            payload = anthropic.to_anthropic_request({**body, "stream": call.stream}, call.model)
             headers = {
                 **(_SSE if call.stream else _JSON),
                 "x-api-key": provider.api_key,
@@ -182,7 +186,10 @@ class ProviderModelGateway:
             url = f"{provider.base_url}/messages"
         else:
             payload = {**body, "model": call.model}
-            if call.stream:
+            if not call.stream:
+                payload.pop("stream", None)
+                payload.pop("stream_options", None)
+            else:
                 payload["stream"] = True
                 payload["stream_options"] = {
                     **(body.get("stream_options") or {}),
@@ -207,9 +214,7 @@ class ProviderModelGateway:
             except httpx2.HTTPError as exc:
                 raise transport_error(exc) from None
             if response.status_code >= 400:
-                raise upstream_error(
-                    call.provider.api, call.provider.api_key, response.status_code, response.content
-                )
+                raise _refusal(call, response.status_code, response.content)
             answer: dict[str, Any] = orjson.loads(response.content)
             if call.provider.api == "anthropic-messages":
                 answer = anthropic.to_openai_completion(answer, call.model)
@@ -226,12 +231,17 @@ class ProviderModelGateway:
             raise ModelGatewayError(
                 502, call.error, kind="provider_error", code="provider_bad_response"
             ) from None
+        except BaseException:
+            # Cancelled with its run: whatever the provider did, the call did not complete.
+            if call is not None and call.error is None:
+                call.error = "interrupted"
+            raise
         finally:
             await self._meter(run, sink, call, body, failure)
 
     async def stream_chat_completion(
         self, run: SidecarRun, body: dict[str, Any], sink: EventSink
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         """Raises ModelGatewayError before the first chunk when the provider refuses the call."""
         call: _Call | None = None
         failure: str | None = None
@@ -243,12 +253,7 @@ class ProviderModelGateway:
                 raise transport_error(exc) from None
             try:
                 if response.status_code >= 400:
-                    raise upstream_error(
-                        call.provider.api,
-                        call.provider.api_key,
-                        response.status_code,
-                        await response.aread(),
-                    )
+                    raise _refusal(call, response.status_code, await response.aread())
                 if call.provider.api == "anthropic-messages":
                     chunks = self._translate(call, response, body)
                 else:
@@ -261,6 +266,11 @@ class ProviderModelGateway:
             failure = str(exc.body["error"]["message"])
             if call is not None:
                 call.error = failure
+            raise
+        except BaseException:
+            # Cancelled, or the reader went away (GeneratorExit) before the end.
+            if call is not None and call.error is None:
+                call.error = "interrupted"
             raise
         finally:
             await self._meter(run, sink, call, body, failure)
@@ -277,6 +287,13 @@ class ProviderModelGateway:
         call.usage = scanner.usage
         if scanner.error is not None:
             call.error = scrub(scanner.error, call.provider.api_key)
+        elif not scanner.done and call.error is None:
+            call.error = _ENDED_EARLY
+            yield stream_error(
+                ModelGatewayError(
+                    502, _ENDED_EARLY, kind="provider_error", code="provider_bad_response"
+                )
+            )
 
     async def _translate(
         self, call: _Call, response: httpx2.Response, body: dict[str, Any]
@@ -311,10 +328,10 @@ class ProviderModelGateway:
         if translator.error is not None:
             call.error = scrub(translator.error["error"]["message"], call.provider.api_key)
         if not ended:
-            call.error = "the provider's stream ended early"
+            call.error = _ENDED_EARLY
             yield stream_error(
                 ModelGatewayError(
-                    502, call.error, kind="provider_error", code="provider_bad_response"
+                    502, _ENDED_EARLY, kind="provider_error", code="provider_bad_response"
                 )
             )
 
