@@ -213,6 +213,15 @@ class Corral:
         self._json(self._call("POST", f"/api/runs/{run_id}/cancel", identity, {}), 200)
         return run_id
 
+    def create_provider(self, identity: Identity) -> str:
+        body = {
+            "api": "openai-chat",
+            "base_url": "https://llm.contract.example.com/v1",
+            "api_key": "contract-provider-key",
+            "models": ["contract-model"],
+        }
+        return self._create(identity, "/api/providers", body)
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -255,6 +264,7 @@ def _point_at_real_objects(
         "agent_version": lambda: "1.0.0",
         "connection_id": lambda: corral.create_connection(identity),
         "run_id": lambda: corral.create_run(identity),
+        "provider_id": lambda: corral.create_provider(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

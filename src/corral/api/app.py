@@ -36,16 +36,17 @@ from corral.api.routes import (
     policy_exchange,
     policy_versions,
     prices,
+    providers,
     runs,
     traces,
 )
 from corral.container import Container, build_container
-from corral.run_stack import build_run_stack
 from corral.core import secrets as server_secrets
 from corral.core.db import transaction
 from corral.core.migrations import upgrade_to_head
 from corral.core.settings import Settings, get_settings
 from corral.identity.services.bootstrap import DevSeed, seed_dev
+from corral.run_stack import build_run_stack
 
 _log = structlog.get_logger(__name__)
 
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents,
         connections,
         runs,
+        providers,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

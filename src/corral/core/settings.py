@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from corral.core.run_limits import InlineRunLimits, PlatformRunLimits
@@ -234,10 +235,58 @@ class SandboxSettings(BaseSettings):
     )
 
 
+ProviderApi = Literal["openai-chat", "anthropic-messages"]
+PROVIDER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,100}$"
+
+
+class SystemProvider(BaseModel):
+    """A model provider every application may use, its key held by the operator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    id: str = Field(pattern=PROVIDER_ID_PATTERN)
+    label: str = Field("", max_length=200)
+    api: ProviderApi
+    base_url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^/?#@]+")
+    api_key: SecretStr = Field(min_length=1)
+    models: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # `scripted` is the offline provider; `prov_…` is the shape of an application's own.
+        if value == "scripted" or value.startswith("prov_"):
+            raise ValueError(f"{value!r} is reserved")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def _system_providers(value: object) -> object:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+    if isinstance(value, list | tuple):
+        ids = [
+            item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+            for item in value
+        ]
+        duplicates = sorted({str(i) for i in ids if i is not None and ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"provider ids must be unique: {', '.join(duplicates)} repeated")
+    return value
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
-    model_config = _section("CORRAL_")
+    # Hidden inputs: a refused CORRAL_SYSTEM_PROVIDER_KEYS would otherwise echo its keys.
+    model_config = SettingsConfigDict(**_section("CORRAL_"), hide_input_in_errors=True)
 
     env: Environment = Field("development", description="`production` enforces safe settings.")
     host: str = Field("127.0.0.1", description="Interface to listen on.")
@@ -271,6 +320,12 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="Time given to in-flight requests on SIGTERM."
     )
+    system_provider_keys: Annotated[tuple[SystemProvider, ...], NoDecode] = Field(
+        default_factory=tuple,
+        description="JSON list of model providers every application may use: "
+        '`[{"id", "label", "api": "openai-chat"|"anthropic-messages", "base_url", "api_key", '
+        '"models": [...]}]`; unknown keys refuse to boot.',
+    )
 
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -283,6 +338,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
+    _providers = field_validator("system_provider_keys", mode="before")(_system_providers)
 
     @property
     def is_production(self) -> bool:
