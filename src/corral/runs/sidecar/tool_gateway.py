@@ -15,7 +15,8 @@ One gateway serves every run of the process; it holds no per-run state.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.agents.manifest import Tool
 from corral.core.crypto import DecryptionFailed, EncryptionKeyring
+from corral.core.db import READ_ONLY
 from corral.core.egress.client import EgressClient
 from corral.core.egress.errors import EgressError, EgressRefused
 from corral.governance import decisions
@@ -54,6 +56,15 @@ class _Report:
     decision: dict[str, Any] | None = None
     http_status: int | None = None
     secrets: tuple[str, ...] = ()
+
+
+@asynccontextmanager
+async def _reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    # Read-only: on SQLite it takes no write lock, so the decision's evidence (written in a
+    # transaction of its own) does not wait behind it.
+    async with sessions() as session, session.begin():
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 def _refused(code: str, message: str, **details: Any) -> ToolOutcome:
@@ -167,11 +178,11 @@ class HttpToolGateway:
             trace_id=run.trace_id or None,
             span_id=run.root_span_id or None,
         )
-        async with self._sessions() as session:
+        async with _reading(self._sessions) as session:
             return await decisions.decide(session, scope, self._decider, call)
 
     async def _credentials(self, run: SidecarRun, reference: str) -> ToolCredentials:
-        async with self._sessions() as session:
+        async with _reading(self._sessions) as session:
             connection = await find_connection(session, run, reference)
             if connection is None:
                 raise ToolRefused(
