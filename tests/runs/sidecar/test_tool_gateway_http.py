@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from corral.core.egress.client import EgressPolicy
 from tests.clients import ApiClient
@@ -57,11 +59,19 @@ AUTH_KINDS: list[tuple[dict[str, Any], str, str]] = [
     ("auth", "header", "value"), AUTH_KINDS, ids=[auth["type"] for auth, _, _ in AUTH_KINDS]
 )
 async def test_header_credentials_reach_the_server_and_nothing_else(
-    owner: ApiClient, tools: Harness, auth: dict[str, Any], header: str, value: str
+    owner: ApiClient,
+    tools: Harness,
+    caplog: pytest.LogCaptureFixture,
+    auth: dict[str, Any],
+    header: str,
+    value: str,
 ) -> None:
     tools.server.routes["/api/echo"] = echo
     await create_connection(owner, auth, api_uris(tools))
-    outcome = await tools.call(make_run(owner, [crm_tool(tools)]), "crm", {"q": "acme"})
+    with capture_logs() as logs, caplog.at_level(logging.DEBUG):
+        outcome = await tools.call(make_run(owner, [crm_tool(tools)]), "crm", {"q": "acme"})
+    assert SECRET not in repr(logs)
+    assert SECRET not in caplog.text
 
     [received] = tools.server.received
     assert received.headers[header] == value

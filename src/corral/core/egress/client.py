@@ -25,6 +25,7 @@ import httpx2
 
 from corral.core.egress.addresses import IPAddress, IPNetwork, parse_address, refusal
 from corral.core.egress.errors import EgressError, EgressRefused
+from corral.core.settings import ToolSettings
 
 # A blocking name lookup: the addresses (as text) `host` resolves to. Runs in a worker thread.
 Resolver = Callable[[str, int], Sequence[str]]
@@ -116,6 +117,15 @@ def _redirected(hop: _Hop, status: int, location: str) -> _Hop:
     return _Hop(method, target, headers, content)
 
 
+def limits_from(settings: ToolSettings) -> EgressLimits:
+    return EgressLimits(
+        connect_timeout_seconds=settings.connect_timeout_seconds,
+        read_timeout_seconds=settings.read_timeout_seconds,
+        total_timeout_seconds=settings.total_timeout_seconds,
+        max_response_bytes=settings.max_response_bytes,
+    )
+
+
 class EgressClient:
     """Sends requests to user-chosen URLs without letting them reach internal addresses."""
 
@@ -141,6 +151,15 @@ class EgressClient:
             self.limits.read_timeout_seconds,
             connect=self.limits.connect_timeout_seconds,
         ).as_dict()
+
+    @classmethod
+    def for_tools(cls, settings: ToolSettings) -> EgressClient:
+        """The client hosted runs' tools go through (one per process)."""
+        return cls(
+            policy=EgressPolicy(allow_private=settings.allow_private_targets),
+            limits=limits_from(settings),
+            user_agent="corral-tools",
+        )
 
     async def aclose(self) -> None:
         await self._transport.aclose()
