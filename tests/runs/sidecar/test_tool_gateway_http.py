@@ -246,3 +246,19 @@ async def test_connection_failures_are_errors_the_agent_reads(
     [event] = tools.sink.tool_calls()
     assert event["status"] == "error"
     assert "cannot connect" in event["error"]
+
+
+async def test_arguments_must_match_the_parameters_schema(owner: ApiClient, tools: Harness) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "maximum": 10}},
+        "required": ["n"],
+    }
+    run = make_run(owner, [{"name": "count", "url": tools.server.url("/"), "parameters": schema}])
+    for arguments, problem in (({"n": "x"}, "/n"), ({"n": 11}, "/n"), ({}, "required")):
+        outcome = await tools.call(run, "count", arguments)
+        assert (outcome.status, outcome.result) == ("refused", {"code": "tool_arguments_invalid"})
+        assert outcome.message is not None
+        assert problem in outcome.message
+    assert tools.server.received == []
+    assert (await tools.call(run, "count", {"n": 3})).status == "ok"

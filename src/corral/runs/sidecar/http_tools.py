@@ -1,7 +1,8 @@
 """Performing an `http` tool call: the request built from the manifest and the arguments, sent
 through the egress guard, and the answer the model reads.
 
-The request: the manifest's method and URL; each `{name}` in the URL is replaced by that
+The arguments must match the tool's `parameters` schema, when it has one. The request: the
+manifest's method and URL; each `{name}` in the URL is replaced by that
 argument, percent-encoded as one path segment; the other arguments become the query string for
 GET, HEAD and DELETE and a JSON object body for POST, PUT and PATCH. The connection's credential
 is added last (a model argument cannot replace it), and the URL of every hop must be covered by
@@ -15,6 +16,7 @@ the agent.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,9 +24,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2
+import jsonschema_rs
 import orjson
 
-from corral.agents.manifest import Tool
+from corral.agents.manifest import Tool, schema_validator
 from corral.connections.uri_globs import covered
 from corral.core.egress.client import EgressClient, EgressResponse, UrlCheck
 from corral.core.egress.errors import EgressRefused
@@ -34,6 +37,7 @@ REDACTED = "[redacted]"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUERY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _ACCEPT = "application/json, text/*;q=0.9, */*;q=0.5"
+_MAX_REPORTED_PROBLEMS = 5
 
 
 class ToolRefused(Exception):
@@ -70,6 +74,29 @@ def _query_values(value: Any) -> list[str]:
     if isinstance(value, list) and all(_scalar_text(item) is not None for item in value):
         return [str(_scalar_text(item)) for item in value]
     return [orjson.dumps(value).decode()]
+
+
+@functools.lru_cache(maxsize=256)
+def _arguments_validator(schema_json: bytes) -> jsonschema_rs.Validator:
+    return schema_validator(orjson.loads(schema_json))
+
+
+def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> None:
+    """Refuse arguments that do not match the tool's `parameters`, naming where and why."""
+    if tool.parameters is None:
+        return
+    validator = _arguments_validator(orjson.dumps(tool.parameters, option=orjson.OPT_SORT_KEYS))
+    problems = []
+    for error in validator.iter_errors(dict(arguments)):
+        where = "/".join(str(part) for part in error.instance_path)
+        problems.append(f"/{where}: {str(error).split(chr(10), 1)[0]}")
+        if len(problems) == _MAX_REPORTED_PROBLEMS:
+            break
+    if problems:
+        raise ToolRefused(
+            "the arguments do not match the tool's parameters: " + "; ".join(problems),
+            code="tool_arguments_invalid",
+        )
 
 
 def build_call(

@@ -32,7 +32,13 @@ from corral.governance import decisions
 from corral.governance.decisions import Decider, DecisionOutcome, ProposedCall
 from corral.identity.access import run_scope
 from corral.runs.sidecar.contracts import EventSink, SidecarRun, ToolOutcome
-from corral.runs.sidecar.http_tools import ToolRefused, build_call, perform, scrub
+from corral.runs.sidecar.http_tools import (
+    ToolRefused,
+    build_call,
+    check_arguments,
+    perform,
+    scrub,
+)
 from corral.runs.sidecar.tool_approvals import ApprovalGate, ApprovalsUnavailable
 from corral.runs.sidecar.tool_credentials import (
     ToolCredentials,
@@ -195,6 +201,7 @@ class HttpToolGateway:
         self, run: SidecarRun, tool: Tool, arguments: dict[str, Any], report: _Report
     ) -> ToolOutcome:
         try:
+            check_arguments(tool, arguments)
             credentials = None
             if tool.connection is not None:
                 credentials = await self._credentials(run, tool.connection)
