@@ -316,3 +316,35 @@ async def test_https_keeps_the_hostname_for_sni_and_the_certificate(tmp_path: Pa
     assert server.received[0].headers["host"] == f"tool.test:{server.port}"
     assert mismatch.value.code == "egress_connect_failed"
     assert len(server.received) == 1
+
+
+async def test_ipv6_targets_are_checked_and_reached_alike() -> None:
+    with serving("::1") as server:
+        client = await client_with(
+            policy=EgressPolicy(allowed_networks=(network("::1"),)),
+            resolver=ScriptedResolver(["::1"]),
+        )
+        try:
+            literal = await client.request("GET", server.url("/"))
+            named = await client.request("GET", server.url("/", host="v6.test"))
+        finally:
+            await client.aclose()
+    assert (literal.address, named.address) == ("::1", "::1")
+    assert [r.headers["host"] for r in server.received] == [
+        f"[::1]:{server.port}",
+        f"v6.test:{server.port}",
+    ]
+
+
+async def test_an_ipv4_mapped_answer_is_judged_as_ipv4(server: LocalServer) -> None:
+    client = await client_with(
+        policy=EgressPolicy(allowed_networks=(network("::1"),)),
+        resolver=ScriptedResolver(["::ffff:127.0.0.1"]),
+    )
+    try:
+        with pytest.raises(EgressRefused) as refused:
+            await client.request("GET", server.url("/", host="mapped.test"))
+    finally:
+        await client.aclose()
+    assert "loopback" in refused.value.detail
+    assert server.received == []
