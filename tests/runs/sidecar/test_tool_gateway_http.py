@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from structlog.testing import capture_logs
 
+from corral.connections.models import Connection
 from corral.core.egress.client import EgressPolicy
 from tests.clients import ApiClient
 from tests.local_http import Answer
@@ -262,3 +263,22 @@ async def test_arguments_must_match_the_parameters_schema(owner: ApiClient, tool
         assert problem in outcome.message
     assert tools.server.received == []
     assert (await tools.call(run, "count", {"n": 3})).status == "ok"
+
+
+async def test_credentials_that_do_not_decrypt_are_an_error(
+    owner: ApiClient, tools: Harness
+) -> None:
+    auth = {"type": "bearer", "token": SECRET}
+    first = await create_connection(owner, auth, api_uris(tools))
+    second = await create_connection(owner, auth, api_uris(tools), name="copy")
+    async with tools.container.sessions() as session, session.begin():
+        # Another row's ciphertext: its associated data names the other connection.
+        source = await session.get(Connection, first["id"])
+        target = await session.get(Connection, second["id"])
+        assert source is not None
+        assert target is not None
+        target.secret_ciphertext = source.secret_ciphertext
+    run = make_run(owner, [crm_tool(tools, connection="copy")])
+    outcome = await tools.call(run, "crm")
+    assert (outcome.status, outcome.result) == ("error", {"code": "connection_unusable"})
+    assert tools.server.received == []
