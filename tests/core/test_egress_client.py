@@ -24,6 +24,7 @@ from corral.core.egress.client import (
     system_resolver,
 )
 from corral.core.egress.errors import EgressError, EgressRefused
+from corral.core.settings import ToolSettings
 from tests.local_http import Answer, LocalServer, Received, certificates_for, network, serving
 
 LOOPBACK_ONLY = EgressPolicy(allowed_networks=(network("127.0.0.1"),))
@@ -348,3 +349,18 @@ async def test_an_ipv4_mapped_answer_is_judged_as_ipv4(server: LocalServer) -> N
         await client.aclose()
     assert "loopback" in refused.value.detail
     assert server.received == []
+
+
+async def test_the_tools_client_follows_the_settings(server: LocalServer) -> None:
+    settings = ToolSettings(allow_private_targets=True, max_response_bytes=2048)
+    client = EgressClient.for_tools(settings)
+    server.routes["/big"] = lambda _: Answer(200, {}, b"b" * 4096)
+    try:
+        assert client.policy.allow_private is True
+        assert client.limits.max_response_bytes == 2048
+        cut = await client.request("GET", server.url("/big"), truncate=True)
+    finally:
+        await client.aclose()
+    assert len(cut.body) == 2048
+    assert server.received[0].headers["user-agent"] == "corral-tools"
+    assert EgressClient.for_tools(ToolSettings()).policy.allow_private is False
