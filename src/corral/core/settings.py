@@ -282,6 +282,34 @@ def _system_providers(value: object) -> object:
     return value
 
 
+class ToolSettings(BaseSettings):
+    """Hosted agents' `http` tools, performed by the run's sidecar through the egress guard."""
+
+    model_config = _section("CORRAL_TOOLS_")
+
+    allow_private_targets: bool = Field(
+        False,
+        description="Let tools (and other outgoing requests) reach private, loopback, "
+        "link-local and other non-public addresses; cloud metadata addresses stay refused. "
+        "Development only: refused in production.",
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait to connect to a tool's server."
+    )
+    read_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Longest wait for the next bytes of a tool's response."
+    )
+    total_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest a tool request may take, redirects included."
+    )
+    max_response_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Bytes of a tool's response body kept; the rest is cut off.",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -336,6 +364,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     runs: RunSettings = Field(default_factory=RunSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
     _providers = field_validator("system_provider_keys", mode="before")(_system_providers)
