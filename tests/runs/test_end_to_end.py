@@ -73,7 +73,13 @@ def tool_server() -> Iterator[ToolServer]:
             )
         return JSONResponse({"customer": "acme", "plan": "gold"})
 
-    with ThreadedServer(Starlette(routes=[Route("/lookup", lookup)])) as server:
+    async def slow(_: Request) -> JSONResponse:
+        # Longer than any run's timeout in these tests: the run ends while the call waits.
+        await asyncio.sleep(20)
+        return JSONResponse({})
+
+    routes = [Route("/lookup", lookup), Route("/slow", slow)]
+    with ThreadedServer(Starlette(routes=routes)) as server:
         state.base_url = server.base_url
         yield state
 
@@ -125,7 +131,10 @@ async def run_inline(
 ) -> dict[str, Any]:
     response = await client.post(
         "/api/runs",
-        json={"inline": {"manifest": manifest, "prompt": "Route the ticket."}, "input": run_input or {}},
+        json={
+            "inline": {"manifest": manifest, "prompt": "Route the ticket."},
+            "input": run_input or {},
+        },
     )
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
@@ -260,7 +269,7 @@ async def test_a_blocked_tool_call_is_recorded_and_never_executed(
                 },
             }
         ]
-        turns = [
+        turns: list[dict[str, Any]] = [
             {"tool_calls": [{"name": "lookup", "arguments": {"customer": "acme"}}]},
             {"output": {"queue": "blocked"}},
         ]
@@ -290,7 +299,7 @@ async def test_an_allowed_tool_call_reaches_its_server(
                 "parameters": {"type": "object", "properties": {"customer": {"type": "string"}}},
             }
         ]
-        turns = [
+        turns: list[dict[str, Any]] = [
             {"tool_calls": [{"name": "lookup", "arguments": {"customer": "globex"}}]},
             {"output": {"queue": "gold"}},
         ]
@@ -319,14 +328,21 @@ async def test_a_real_provider_is_called_with_its_key_and_metered(
         assert request.headers["authorization"] == "Bearer sk-local-test-key-0123456789"
 
 
+def waiting_agent(tool_server: ToolServer, timeout_seconds: int) -> dict[str, Any]:
+    """An agent whose first tool call waits on a server longer than the run may last."""
+    tools = [{"name": "wait", "type": "http", "url": f"{tool_server.base_url}/slow"}]
+    turns: list[dict[str, Any]] = [
+        {"tool_calls": [{"name": "wait", "arguments": {}}]},
+        {"output": {"queue": "late"}},
+    ]
+    return agent(turns, tools=tools, timeout_seconds=timeout_seconds)
+
+
 async def test_a_run_over_its_timeout_ends_timed_out_and_its_processes_are_gone(
-    tmp_path: Path, sqlite_url: str, llm: LLMServer
+    tmp_path: Path, sqlite_url: str, llm: LLMServer, tool_server: ToolServer
 ) -> None:
-    # The model never answers within the run's 2 seconds.
-    llm.enqueue(Reply.of_text("late", delay_seconds=30))
     async with corral(tmp_path, sqlite_url, llm) as (app, owner):
-        manifest = agent(model={"provider": "local", "name": "gpt-4o-mini"}, timeout_seconds=2)
-        run = await run_inline(owner, manifest)
+        run = await run_inline(owner, waiting_agent(tool_server, timeout_seconds=3))
         processes = await sandbox_processes_while_running(app, owner, run["id"])
         assert len(processes) >= 2, "bwrap and the runtime under it"
         ended = await finished(owner, run["id"])
@@ -336,12 +352,10 @@ async def test_a_run_over_its_timeout_ends_timed_out_and_its_processes_are_gone(
 
 
 async def test_cancel_ends_a_running_run_and_its_processes(
-    tmp_path: Path, sqlite_url: str, llm: LLMServer
+    tmp_path: Path, sqlite_url: str, llm: LLMServer, tool_server: ToolServer
 ) -> None:
-    llm.enqueue(Reply.of_text("late", delay_seconds=30))
     async with corral(tmp_path, sqlite_url, llm) as (app, owner):
-        manifest = agent(model={"provider": "local", "name": "gpt-4o-mini"}, timeout_seconds=60)
-        run = await run_inline(owner, manifest)
+        run = await run_inline(owner, waiting_agent(tool_server, timeout_seconds=60))
         processes = await sandbox_processes_while_running(app, owner, run["id"])
         cancelled = await owner.post(f"/api/runs/{run['id']}/cancel")
         assert cancelled.status_code == 200

@@ -46,7 +46,7 @@ from corral.core.db import transaction
 from corral.core.migrations import upgrade_to_head
 from corral.core.settings import Settings, get_settings
 from corral.identity.services.bootstrap import DevSeed, seed_dev
-from corral.run_stack import build_run_stack
+from corral.run_stack import RunStack, build_run_stack
 
 _log = structlog.get_logger(__name__)
 
@@ -165,9 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await stack.start()
             yield
         finally:
-            stack = getattr(application.state, "run_stack", None)
-            if stack is not None:
-                await stack.stop()
+            running: RunStack | None = getattr(application.state, "run_stack", None)
+            if running is not None:
+                await running.stop()
             await container.aclose()
 
     app = FastAPI(

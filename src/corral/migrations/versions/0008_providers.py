@@ -1,7 +1,7 @@
 """providers: an application's own model providers, keys encrypted at rest
 
 Revision ID: 0008_providers
-Revises: 0006_connections
+Revises: 0007_runs
 Create Date: 2026-12-02 05:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_providers"
-down_revision = "0006_connections"
+down_revision = "0007_runs"
 branch_labels = None
 depends_on = None
 
