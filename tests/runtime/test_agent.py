@@ -27,9 +27,7 @@ def _assignment(**overrides: Any) -> Assignment:
 
 
 def test_skills_follow_the_prompt_as_sections() -> None:
-    assert system_prompt(_assignment()) == (
-        "You are careful.\n\n## Skill 1\n\n# Sums\nAdd twice.\n\n## Skill 2\n\nBe brief."
-    )
+    assert system_prompt(_assignment()) == "You are careful.\n\n# Sums\nAdd twice.\n\nBe brief."
 
 
 async def test_the_user_message_is_the_input_json() -> None:
