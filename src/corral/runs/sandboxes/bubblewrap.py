@@ -103,7 +103,11 @@ class BubblewrapAdapter:
         finally:
             os.close(status_write)
         sandbox = BubblewrapProcess(process, spec, cgroup, notes)
-        await sandbox.watch_status(status_read)
+        try:
+            await sandbox.watch_status(status_read)
+        except BaseException:
+            await asyncio.shield(sandbox.kill())
+            raise
         return sandbox
 
 
