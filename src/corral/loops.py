@@ -16,9 +16,13 @@ from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
+from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
+
+# Fire times are whole minutes: a pass every few seconds starts each run within seconds.
+SCHEDULER_INTERVAL_SECONDS = 5.0
 
 
 def build_loop_specs(
@@ -100,6 +104,14 @@ def build_loop_specs(
             "in bounded batches.",
             interval_seconds=600.0,
             run=decision_retention,
+            leader_only=True,
+        ),
+        LoopSpec(
+            name="scheduler",
+            description="Creates the runs of schedules whose window has come (one run per "
+            "window; a missed window is caught up only within its grace, see docs/schedules.md).",
+            interval_seconds=SCHEDULER_INTERVAL_SECONDS,
+            run=lambda: scheduler_pass(sessions),
             leader_only=True,
         ),
     ]

@@ -36,6 +36,7 @@ from corral.api.routes import (
     policy_exchange,
     policy_versions,
     prices,
+    schedules,
     traces,
 )
 from corral.container import Container, build_container
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions,
         agents,
         connections,
+        schedules,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))
