@@ -16,8 +16,8 @@ BEFORE_SPRING = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
 BEFORE_FALL = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def fires(expression: str, after: datetime, count: int) -> list[datetime]:
