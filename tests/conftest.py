@@ -60,6 +60,8 @@ def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) ->
         "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
         "rate_limit": {"enabled": False},
         "loops": {"enabled": False},
+        # Runs stay queued unless a test starts a worker: executing needs sandboxes.
+        "runs": {"worker_in_server": False, "sidecar_pool_size": 0},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):

@@ -30,6 +30,8 @@ from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
 from corral.loops import build_loop_specs
+from corral.runs.gates import RunGates
+from corral.runs.signals import RunSignals
 from corral.telemetry.cost import PriceCatalog, default_catalog
 from corral.telemetry.ingest_queue import IngestQueue
 from corral.telemetry.redact import Redactor
@@ -73,6 +75,8 @@ class Container:
     side_engine: AsyncEngine
     ready_checks: BoundedChecks
     started_monotonic: float
+    run_gates: RunGates
+    run_signals: RunSignals
 
     async def aclose(self) -> None:
         await self.ingest.stop()
@@ -219,6 +223,27 @@ def build_container(settings: Settings) -> Container:
         side_engine=side_engine,
         ready_checks=BoundedChecks(),
         started_monotonic=time.monotonic(),
+        run_gates=_run_gates(settings, redis),
+        run_signals=RunSignals(),
+    )
+
+
+def _run_gates(settings: Settings, redis: redis_asyncio.Redis | None) -> RunGates:
+    platform = settings.runs.platform_run_limits
+    inline = settings.runs.inline_run_limits
+
+    def per_minute(count: int, prefix: str) -> RateLimiter:
+        if redis is not None:
+            return RedisRateLimiter(
+                redis, rate_per_second=count / 60, burst=count, key_prefix=prefix
+            )
+        return MemoryRateLimiter(rate_per_second=count / 60, burst=count)
+
+    return RunGates(
+        platform=platform,
+        inline=inline,
+        org_rate=per_minute(platform.per_org_global_rate_per_min, "corral:runs:org:"),
+        inline_rate=per_minute(inline.rate_per_min, "corral:runs:inline:"),
     )
 
 

@@ -20,6 +20,8 @@ from corral.core.schemas import RequestBody
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+# The runtime's own tools: the structured result and log lines.
+RESERVED_TOOL_NAMES = frozenset({"output", "log"})
 MAX_SCHEMA_BYTES = 65_536
 MAX_PROMPT_CHARS = 200_000
 MAX_SKILL_CHARS = 50_000
@@ -204,6 +206,8 @@ class Manifest(RequestBody):
     def _unique_names(cls, items: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for item in items:
+            if isinstance(item, Tool) and item.name in RESERVED_TOOL_NAMES:
+                raise ValueError(f"the tool name {item.name!r} is reserved for the runtime")
             if item.name in seen:
                 raise ValueError(f"the name {item.name!r} appears twice")
             seen.add(item.name)

@@ -36,6 +36,7 @@ from corral.api.routes import (
     policy_exchange,
     policy_versions,
     prices,
+    runs,
     schedules,
     traces,
 )
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decisions,
         agents,
         connections,
+        runs,
         schedules,
     ):
         app.include_router(module.router)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from corral.core.run_limits import InlineRunLimits, PlatformRunLimits
+
 Environment = Literal["development", "production"]
 
 
@@ -188,6 +190,34 @@ class TelemetrySettings(BaseSettings):
     )
 
 
+class RunSettings(BaseSettings):
+    """Hosted runs: limits, workers, the sidecar pool."""
+
+    model_config = _section("CORRAL_")
+
+    platform_run_limits: PlatformRunLimits = Field(
+        default_factory=PlatformRunLimits,
+        description="JSON object of platform run limits; unknown keys fail boot.",
+    )
+    inline_run_limits: InlineRunLimits = Field(
+        default_factory=InlineRunLimits,
+        description="JSON object of inline run limits; unknown keys fail boot.",
+    )
+    worker_in_server: bool = Field(
+        True, description="Run a run worker inside `corral serve` (the embedded tier's worker)."
+    )
+    worker_concurrency: int = Field(4, ge=1, le=256, description="Runs a worker executes at once.")
+    run_lease_seconds: float = Field(
+        30.0, ge=2.0, le=3600.0, description="How long a claimed run is a worker's without renewal."
+    )
+    sidecar_pool_size: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Sandboxes with their sidecar kept started and ready for the next run.",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -233,6 +263,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     loops: LoopSettings = Field(default_factory=LoopSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    runs: RunSettings = Field(default_factory=RunSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
 
