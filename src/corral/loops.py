@@ -14,6 +14,7 @@ from corral.core.db import transaction
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
+from corral.core.run_limits import PlatformRunLimits
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.scheduler import scheduler_pass
@@ -33,6 +34,7 @@ def build_loop_specs(
     *,
     trace_retention_days: int,
     decision_retention_days: int,
+    run_limits: PlatformRunLimits | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -111,7 +113,7 @@ def build_loop_specs(
             description="Creates the runs of schedules whose window has come (one run per "
             "window; a missed window is caught up only within its grace, see docs/schedules.md).",
             interval_seconds=SCHEDULER_INTERVAL_SECONDS,
-            run=lambda: scheduler_pass(sessions),
+            run=lambda: scheduler_pass(sessions, run_limits),
             leader_only=True,
         ),
     ]

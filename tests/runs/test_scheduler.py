@@ -10,9 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.audit.models import AuditEvent
-from corral.runs.models import QUEUED, Run, Schedule
+from corral.core.run_limits import PlatformRunLimits
+from corral.runs.models import QUEUED, SUCCEEDED, Run, Schedule
 from corral.runs.scheduler import PassReport, catch_up_grace, run_due
-from tests.api.test_schedules import create_agent, create_schedule
+from tests.api.test_schedules import create_agent, create_schedule, manifest
 from tests.clients import ApiClient
 from tests.traces.support import container_of
 
@@ -183,6 +184,66 @@ async def test_several_due_schedules_in_one_pass(owner: ApiClient, app: FastAPI)
     for minute, schedule_id in zip(range(0, 50, 10), ids, strict=True):
         (run,) = await runs_of(app, schedule_id)
         assert as_utc(run.scheduled_for) == at(10, minute)
+
+
+async def test_a_run_the_gates_refuse_spends_its_window(owner: ApiClient, app: FastAPI) -> None:
+    schedule_id = await scheduled(owner, app, at(10), cron="0 * * * *")
+    # The schedule follows the newest version, which now wants another input.
+    stricter = manifest("2.0.0", input_schema={"type": "object", "required": ["topic"]})
+    draft = await owner.put(
+        "/api/agents/digest-bot/draft", json={"manifest": stricter, "prompt": "p"}
+    )
+    assert draft.status_code == 200, draft.text
+    assert (await owner.post("/api/agents/digest-bot/publish")).status_code == 201
+    report = await run_due(sessions_of(app), now=at(10, 0, 2))
+    assert report == PassReport(due=1, refused=1)
+    assert await runs_of(app, schedule_id) == []
+    assert as_utc((await schedule_row(app, schedule_id)).next_run_at) == at(11)
+    async with sessions_of(app)() as session:
+        refusal = await session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.target_id == schedule_id, AuditEvent.action == "schedule.run_refused"
+            )
+        )
+    assert refusal is not None
+    assert (refusal.details["code"], refusal.details["window"]) == (
+        "input_invalid",
+        at(10).isoformat(),
+    )
+
+
+async def test_a_window_waits_for_room_under_the_concurrency_ceiling(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    one_at_a_time = PlatformRunLimits(max_concurrent_per_org=1)
+    first = await scheduled(owner, app, at(10), cron="0 * * * *", name="first")
+    second = await scheduled(owner, app, at(10, 5), cron="5 * * * *", name="second")
+    report = await run_due(sessions_of(app), limits=one_at_a_time, now=at(10, 5, 1))
+    assert report == PassReport(due=2, created=1, deferred=1)
+    assert await runs_of(app, second) == []
+    assert as_utc((await schedule_row(app, second)).next_run_at) == at(10, 5), "still due"
+
+    (run,) = await runs_of(app, first)
+    async with sessions_of(app)() as session, session.begin():
+        await session.execute(update(Run).where(Run.id == run.id).values(status=SUCCEEDED))
+    report = await run_due(sessions_of(app), limits=one_at_a_time, now=at(10, 6))
+    assert report == PassReport(due=1, created=1)
+    (late,) = await runs_of(app, second)
+    assert as_utc(late.scheduled_for) == at(10, 5)
+
+
+async def test_a_deferred_window_is_skipped_once_out_of_its_grace(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    one_at_a_time = PlatformRunLimits(max_concurrent_per_org=1)
+    await scheduled(owner, app, at(10), cron="0 * * * *", name="first")
+    every_10 = await scheduled(owner, app, at(10), cron="*/10 * * * *", name="every-10")
+    await run_due(sessions_of(app), limits=one_at_a_time, now=at(10, 0, 1))
+    report = await run_due(sessions_of(app), limits=one_at_a_time, now=at(10, 11))
+    # 10:00 is out of its ten-minute grace; 10:10 is the window now, still waiting for room.
+    assert report == PassReport(due=1, deferred=1, skipped_windows=1)
+    assert as_utc((await schedule_row(app, every_10)).next_run_at) == at(10, 10)
+    assert [e["count"] for e in await skip_events(app, every_10)] == [1]
 
 
 def test_the_scheduler_is_a_registered_leader_only_loop(app: FastAPI) -> None:

@@ -17,7 +17,6 @@ See docs/schedules.md for why.
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,17 +24,16 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from corral.agents.models import Agent, AgentVersion
 from corral.audit import service as audit
 from corral.core.clock import as_utc, utcnow
 from corral.core.db import transaction
-from corral.core.errors import CorralError
+from corral.core.errors import CorralError, RateLimited, Unavailable
 from corral.core.request_context import Actor
-from corral.runs import cron
-from corral.runs.models import QUEUED, Run, Schedule
+from corral.core.run_limits import PlatformRunLimits
+from corral.runs import creation, cron
+from corral.runs.models import Run, Schedule
 
 _log = structlog.get_logger(__name__)
 
@@ -49,47 +47,6 @@ _ACTOR = Actor.system("scheduler")
 CreateScheduledRun = Callable[[AsyncSession, Schedule, datetime], Awaitable[Run | None]]
 
 
-async def create_scheduled_run(
-    session: AsyncSession, schedule: Schedule, scheduled_for: datetime
-) -> Run | None:
-    """Stand-in for `corral.runs.creation.create_scheduled_run` until it lands on main."""
-    agent = await session.get(Agent, schedule.agent_id)
-    version_name = schedule.agent_version or (agent.latest_version if agent else None)
-    if agent is None or version_name is None:
-        return None
-    version = await session.scalar(
-        select(AgentVersion).where(
-            AgentVersion.agent_id == agent.id, AgentVersion.version == version_name
-        )
-    )
-    if version is None:
-        return None
-    run = Run(
-        org_id=schedule.org_id,
-        application_id=schedule.application_id,
-        agent_id=agent.id,
-        agent_name=agent.name,
-        agent_version=version.version,
-        manifest=version.manifest,
-        prompt=version.prompt,
-        end_user_id=schedule.end_user_id,
-        status=QUEUED,
-        input=schedule.input,
-        trace_id=secrets.token_hex(16),
-        timeout_seconds=int(version.manifest.get("timeout_seconds") or 300),
-        schedule_id=schedule.id,
-        scheduled_for=scheduled_for,
-        created_by=f"schedule:{schedule.id}",
-    )
-    try:
-        async with session.begin_nested():
-            session.add(run)
-            await session.flush()
-    except IntegrityError:
-        return None
-    return run
-
-
 @dataclass(slots=True)
 class PassReport:
     """What one pass did, for logs and tests."""
@@ -97,6 +54,7 @@ class PassReport:
     due: int = 0
     created: int = 0
     already_created: int = 0
+    deferred: int = 0
     refused: int = 0
     skipped_windows: int = 0
     failed: int = 0
@@ -133,10 +91,17 @@ async def _create(
     window: datetime,
     create_run: CreateScheduledRun,
     report: PassReport,
-) -> None:
+) -> bool:
+    """Create the window's run; False when it should be tried again on a later pass."""
     try:
         async with session.begin_nested():
             run = await create_run(session, schedule, window)
+    except (RateLimited, Unavailable) as exc:
+        # Passing conditions (the org is at its concurrency ceiling): the window stays due and
+        # the next pass tries again, until the window falls out of its grace.
+        report.deferred += 1
+        _log.info("scheduler.run_deferred", schedule_id=schedule.id, window=window, code=exc.code)
+        return False
     except CorralError as exc:
         # The gates of API runs (input, limits, halts) refused it: the window is spent.
         report.refused += 1
@@ -147,13 +112,14 @@ async def _create(
             "schedule.run_refused",
             {"window": window.isoformat(), "code": exc.code, "detail": exc.detail},
         )
-        return
+        return True
     if run is None:
         report.already_created += 1
-        return
+        return True
     report.created += 1
     schedule.last_run_at = window
     schedule.last_run_id = run.id
+    return True
 
 
 async def _fire(
@@ -171,25 +137,40 @@ async def _fire(
     skipped = 0
     if window is not None:
         skipped = cron.count_fires(schedule.cron, zone, due, window, limit=MAX_COUNTED_SKIPS)
-        if now - window <= catch_up_grace(schedule, window):
-            await _create(session, schedule, window, create_run, report)
-        else:
+        if now - window > catch_up_grace(schedule, window):
             skipped += 1
-    if skipped:
-        report.skipped_windows += skipped
-        _log.warning("scheduler.windows_skipped", schedule_id=schedule.id, count=skipped)
-        _audit(
-            session,
-            schedule,
-            "schedule.windows_skipped",
-            {
-                "count": skipped,
-                "count_is_lower_bound": skipped >= MAX_COUNTED_SKIPS,
-                "from": due.isoformat(),
-                "until": now.isoformat(),
-            },
-        )
+        elif not await _create(session, schedule, window, create_run, report):
+            # Left due at the window itself: the older windows are counted now, not again.
+            schedule.next_run_at = window
+            _record_skips(session, schedule, skipped, due, now, report)
+            return
+    _record_skips(session, schedule, skipped, due, now, report)
     schedule.next_run_at = cron.next_fire(schedule.cron, zone, now)
+
+
+def _record_skips(
+    session: AsyncSession,
+    schedule: Schedule,
+    skipped: int,
+    due: datetime,
+    now: datetime,
+    report: PassReport,
+) -> None:
+    if not skipped:
+        return
+    report.skipped_windows += skipped
+    _log.warning("scheduler.windows_skipped", schedule_id=schedule.id, count=skipped)
+    _audit(
+        session,
+        schedule,
+        "schedule.windows_skipped",
+        {
+            "count": skipped,
+            "count_is_lower_bound": skipped >= MAX_COUNTED_SKIPS,
+            "from": due.isoformat(),
+            "until": now.isoformat(),
+        },
+    )
 
 
 def _due(now: datetime) -> Any:
@@ -199,12 +180,16 @@ def _due(now: datetime) -> Any:
 async def run_due(
     sessions: async_sessionmaker[AsyncSession],
     *,
+    limits: PlatformRunLimits | None = None,
     now: datetime | None = None,
-    create_run: CreateScheduledRun = create_scheduled_run,
     batch_size: int = BATCH_SIZE,
 ) -> PassReport:
     """One pass over the due schedules; safe to run on several replicas at once."""
     now = now or utcnow()
+
+    async def create_run(session: AsyncSession, schedule: Schedule, window: datetime) -> Run | None:
+        return await creation.create_scheduled_run(session, schedule, window, limits=limits)
+
     report = PassReport()
     async with sessions() as session:
         ids = list(
@@ -234,8 +219,10 @@ async def run_due(
     return report
 
 
-async def scheduler_pass(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def scheduler_pass(
+    sessions: async_sessionmaker[AsyncSession], limits: PlatformRunLimits | None = None
+) -> None:
     """The `scheduler` loop's iteration: one pass, logged when it found anything due."""
-    report = await run_due(sessions)
+    report = await run_due(sessions, limits=limits)
     if report.did_anything:
         _log.info("loop.scheduler", **dataclasses.asdict(report))

@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import jsonschema_rs
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.agents import service as agents
-from corral.agents.manifest import schema_validator
+from corral.agents.manifest import Manifest
 from corral.agents.models import Agent, AgentVersion
 from corral.audit import service as audit
 from corral.core.clock import utcnow
@@ -31,11 +30,9 @@ from corral.core.ids import is_well_formed
 from corral.core.pagination import paginate
 from corral.identity.access import AppScope
 from corral.identity.models import EndUser
-from corral.runs import cron
+from corral.runs import creation, cron
 from corral.runs.models import Schedule
 from corral.runs.schedule_schemas import ScheduleCreate, ScheduleUpdate
-
-MAX_INPUT_ERRORS = 20
 
 
 def schedule_not_found() -> NotFound:
@@ -102,24 +99,12 @@ async def _version(session: AsyncSession, agent: Agent, version: str | None) -> 
 
 
 def check_input(version: AgentVersion, value: dict[str, Any]) -> None:
-    """The input must satisfy the version's input schema; each problem names where it is."""
-    validator = schema_validator(version.manifest.get("input_schema") or {})
-    errors: list[dict[str, Any]] = []
-    for error in itertools.islice(validator.iter_errors(value), MAX_INPUT_ERRORS):
-        assert isinstance(error, jsonschema_rs.ValidationError)
-        errors.append(
-            {
-                "loc": ["body", "input", *error.instance_path],
-                "msg": error.message,
-                "type": "input_schema",
-            }
-        )
-    if errors:
-        raise InvalidInput(
-            f"input does not match the input schema of {version.version}",
-            code="input_schema_mismatch",
-            extra={"field": "input", "errors": errors},
-        )
+    """The input must satisfy the version's input schema: the runs API's own check."""
+    try:
+        creation.check_input(Manifest.model_validate(version.manifest), value)
+    except InvalidInput as exc:
+        exc.extra.setdefault("field", "input")
+        raise
 
 
 async def _end_user(session: AsyncSession, scope: AppScope, requested: str | None) -> str | None:
