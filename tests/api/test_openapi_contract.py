@@ -206,6 +206,15 @@ class Corral:
         }
         return self._create(identity, "/api/connections", body)
 
+    def create_schedule(self, identity: Identity) -> str:
+        body = {
+            "name": f"contract-{self._serial}",
+            "agent": self.create_agent(identity),
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris",
+        }
+        return self._create(identity, "/api/schedules", body)
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -247,6 +256,7 @@ def _point_at_real_objects(
         "agent": lambda: corral.create_agent(identity),
         "agent_version": lambda: "1.0.0",
         "connection_id": lambda: corral.create_connection(identity),
+        "schedule_id": lambda: corral.create_schedule(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():
