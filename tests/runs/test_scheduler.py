@@ -246,6 +246,15 @@ async def test_a_deferred_window_is_skipped_once_out_of_its_grace(
     assert [e["count"] for e in await skip_events(app, every_10)] == [1]
 
 
+async def test_the_registered_loop_creates_the_due_runs(owner: ApiClient, app: FastAPI) -> None:
+    window = datetime.now(UTC).replace(second=0, microsecond=0)
+    schedule_id = await scheduled(owner, app, window, cron=f"{window.minute} {window.hour} * * *")
+    await container_of(app).loops.run_once("scheduler")
+    (run,) = await runs_of(app, schedule_id)
+    assert as_utc(run.scheduled_for) == window
+    assert as_utc((await schedule_row(app, schedule_id)).next_run_at) == window + timedelta(days=1)
+
+
 def test_the_scheduler_is_a_registered_leader_only_loop(app: FastAPI) -> None:
     (status,) = [s for s in container_of(app).loops.status() if s.name == "scheduler"]
     assert status.leader_only is True
