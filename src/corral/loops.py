@@ -17,6 +17,7 @@ from corral.core.loops import LoopSpec
 from corral.core.run_limits import PlatformRunLimits
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
+from corral.runs.retention import purge_inline_runs
 from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
 
@@ -34,6 +35,7 @@ def build_loop_specs(
     *,
     trace_retention_days: int,
     decision_retention_days: int,
+    inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
@@ -106,6 +108,34 @@ def build_loop_specs(
             "in bounded batches.",
             interval_seconds=600.0,
             run=decision_retention,
+            leader_only=True,
+        ),
+        *_run_specs(
+            sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
+        ),
+    ]
+
+
+def _run_specs(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    inline_run_retention_days: int,
+    run_limits: PlatformRunLimits | None,
+) -> list[LoopSpec]:
+    async def inline_run_retention() -> None:
+        removed = await purge_inline_runs(
+            sessions, retention_days=inline_run_retention_days, now=utcnow()
+        )
+        if removed:
+            _log.info("loop.inline_run_retention", removed=removed)
+
+    return [
+        LoopSpec(
+            name="inline_run_retention",
+            description="Deletes ended inline runs past the `retention_days` of "
+            "CORRAL_INLINE_RUN_LIMITS.",
+            interval_seconds=3600.0,
+            run=inline_run_retention,
             leader_only=True,
         ),
         LoopSpec(

@@ -24,6 +24,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
+from corral.providers.models import ApplicationProvider
 from corral.runs.models import Run, RunEvent, Schedule
 from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
 
@@ -34,6 +35,7 @@ __all__ = [
     "AgentVersion",
     "ApiKey",
     "Application",
+    "ApplicationProvider",
     "AuditEvent",
     "Connection",
     "DecisionPolicy",

@@ -23,6 +23,8 @@ from corral.connections.credentials import associated_data as connection_aad
 from corral.connections.models import Connection
 from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.db import transaction
+from corral.providers.keys import associated_data as provider_aad
+from corral.providers.models import ApplicationProvider
 
 BATCH_ROWS = 200
 MAX_REPORTED_FAILURES = 20
@@ -44,6 +46,12 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         Connection.id,
         Connection.secret_ciphertext,
         connection_aad,
+    ),
+    EncryptedColumn(
+        "model_providers.key_ciphertext",
+        ApplicationProvider.id,
+        ApplicationProvider.key_ciphertext,
+        provider_aad,
     ),
 )
 

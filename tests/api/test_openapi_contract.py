@@ -206,6 +206,22 @@ class Corral:
         }
         return self._create(identity, "/api/connections", body)
 
+    def create_run(self, identity: Identity) -> str:
+        """An ended run (no worker runs here): its event stream replays and closes."""
+        body = {"agent": self.create_agent(identity), "input": {}}
+        run_id = self._create(identity, "/api/runs", body)
+        self._json(self._call("POST", f"/api/runs/{run_id}/cancel", identity, {}), 200)
+        return run_id
+
+    def create_provider(self, identity: Identity) -> str:
+        body = {
+            "api": "openai-chat",
+            "base_url": "https://llm.contract.example.com/v1",
+            "api_key": "contract-provider-key",
+            "models": ["contract-model"],
+        }
+        return self._create(identity, "/api/providers", body)
+
     def create_schedule(self, identity: Identity) -> str:
         body = {
             "name": f"contract-{self._serial}",
@@ -256,6 +272,8 @@ def _point_at_real_objects(
         "agent": lambda: corral.create_agent(identity),
         "agent_version": lambda: "1.0.0",
         "connection_id": lambda: corral.create_connection(identity),
+        "run_id": lambda: corral.create_run(identity),
+        "provider_id": lambda: corral.create_provider(identity),
         "schedule_id": lambda: corral.create_schedule(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
@@ -307,7 +325,15 @@ def corral(
             conn.execute(f'CREATE DATABASE "{database}"')
         url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
         url = f"{url}/{database}"
-    app = create_app(make_settings(data_dir, url, auth={"seed_dev": True}))
+    # Every generated call may queue a run: the run limits must not be what the checks meet.
+    unlimited = {"max_concurrent_per_org": 1_000_000, "per_org_global_rate_per_min": 1_000_000}
+    runs = {
+        "worker_in_server": False,
+        "sidecar_pool_size": 0,
+        "platform_run_limits": unlimited,
+        "inline_run_limits": {"rate_per_min": 1_000_000},
+    }
+    app = create_app(make_settings(data_dir, url, auth={"seed_dev": True}, runs=runs))
     try:
         with ThreadedServer(app) as server:
             running = Corral(server.base_url)

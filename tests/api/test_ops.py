@@ -179,6 +179,7 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "idempotency_cleanup",
                 "trace_retention",
                 "decision_retention",
+                "inline_run_retention",
                 "scheduler",
             ],
         },
@@ -222,6 +223,7 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "idempotency_cleanup",
                 "trace_retention",
                 "decision_retention",
+                "inline_run_retention",
                 "scheduler",
             ],
         },
@@ -368,6 +370,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "idempotency_cleanup",
         "trace_retention",
         "decision_retention",
+        "inline_run_retention",
         "scheduler",
     }
     assert "corral_rate_limit_rejections_total" in names

@@ -67,7 +67,16 @@ def test_reencrypt_moves_every_secret_to_the_new_key(
             "changed_meanwhile": 0,
             "failed": 0,
             "failed_ids": [],
-        }
+        },
+        {
+            "column": "model_providers.key_ciphertext",
+            "examined": 0,
+            "reencrypted": 0,
+            "already_current": 0,
+            "changed_meanwhile": 0,
+            "failed": 0,
+            "failed_ids": [],
+        },
     ]
     again = json.loads(cli("admin reencrypt --json").stdout)
     assert (again[0]["reencrypted"], again[0]["already_current"]) == (0, 3)

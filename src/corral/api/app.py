@@ -36,6 +36,7 @@ from corral.api.routes import (
     policy_exchange,
     policy_versions,
     prices,
+    providers,
     runs,
     schedules,
     traces,
@@ -46,6 +47,7 @@ from corral.core.db import transaction
 from corral.core.migrations import upgrade_to_head
 from corral.core.settings import Settings, get_settings
 from corral.identity.services.bootstrap import DevSeed, seed_dev
+from corral.run_stack import RunStack, build_run_stack
 
 _log = structlog.get_logger(__name__)
 
@@ -149,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     container = build_container(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         try:
             if settings.auto_migrate:
                 await upgrade_to_head(container.engine)
@@ -158,8 +160,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sys.stderr.write(render_banner(seed, settings))
             container.ingest.start()
             await container.loops.start()
+            if settings.runs.worker_in_server:
+                stack = build_run_stack(container)
+                application.state.run_stack = stack
+                await stack.start()
             yield
         finally:
+            running: RunStack | None = getattr(application.state, "run_stack", None)
+            if running is not None:
+                await running.stop()
             await container.aclose()
 
     app = FastAPI(
@@ -194,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents,
         connections,
         runs,
+        providers,
         schedules,
     ):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from corral import __version__
 from corral.cli import admin, config, keys, loops, secrets
 from corral.cli.migrate import migrate
 from corral.cli.serve import serve
+from corral.cli.worker import worker
 
 app = typer.Typer(
     name="corral",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(migrate)
+app.command()(worker)
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(config.app, name="config")
 app.add_typer(loops.app, name="loops")

@@ -228,6 +228,11 @@ def boot_problems(settings: Settings) -> list[str]:
         problems.append(
             "CORRAL_SEED_DEV must be false in production (it seeds a publicly known key)"
         )
+    if settings.tools.allow_private_targets:
+        problems.append(
+            "CORRAL_TOOLS_ALLOW_PRIVATE_TARGETS must be false in production "
+            "(it lets agents reach internal addresses)"
+        )
     return problems
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from corral.core.run_limits import InlineRunLimits, PlatformRunLimits
@@ -218,10 +219,102 @@ class RunSettings(BaseSettings):
     )
 
 
+class SandboxSettings(BaseSettings):
+    """How hosted runs are isolated."""
+
+    model_config = _section("CORRAL_")
+
+    run_adapter: Literal["bubblewrap", "process", "docker"] | None = Field(
+        None,
+        description="Sandbox of hosted runs: `bubblewrap`, `process` (no isolation, development "
+        "only) or `docker`. Unset: bubblewrap where it works, else process with a warning.",
+    )
+    docker_image: str = Field(
+        "python:3.11-slim-bookworm",
+        description="Image of the run containers of the docker adapter.",
+    )
+
+
+ProviderApi = Literal["openai-chat", "anthropic-messages"]
+PROVIDER_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,100}$"
+
+
+class SystemProvider(BaseModel):
+    """A model provider every application may use, its key held by the operator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    id: str = Field(pattern=PROVIDER_ID_PATTERN)
+    label: str = Field("", max_length=200)
+    api: ProviderApi
+    base_url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://[^/?#@]+")
+    api_key: SecretStr = Field(min_length=1)
+    models: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # `scripted` is the offline provider; `prov_…` is the shape of an application's own.
+        if value == "scripted" or value.startswith("prov_"):
+            raise ValueError(f"{value!r} is reserved")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+def _system_providers(value: object) -> object:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+    if isinstance(value, list | tuple):
+        ids = [
+            item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+            for item in value
+        ]
+        duplicates = sorted({str(i) for i in ids if i is not None and ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"provider ids must be unique: {', '.join(duplicates)} repeated")
+    return value
+
+
+class ToolSettings(BaseSettings):
+    """Hosted agents' `http` tools, performed by the run's sidecar through the egress guard."""
+
+    model_config = _section("CORRAL_TOOLS_")
+
+    allow_private_targets: bool = Field(
+        False,
+        description="Let tools (and other outgoing requests) reach private, loopback, "
+        "link-local and other non-public addresses; cloud metadata addresses stay refused. "
+        "Development only: refused in production.",
+    )
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait to connect to a tool's server."
+    )
+    read_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Longest wait for the next bytes of a tool's response."
+    )
+    total_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest a tool request may take, redirects included."
+    )
+    max_response_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Bytes of a tool's response body kept; the rest is cut off.",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
-    model_config = _section("CORRAL_")
+    # Hidden inputs: a refused CORRAL_SYSTEM_PROVIDER_KEYS would otherwise echo its keys.
+    model_config = SettingsConfigDict(**_section("CORRAL_"), hide_input_in_errors=True)
 
     env: Environment = Field("development", description="`production` enforces safe settings.")
     host: str = Field("127.0.0.1", description="Interface to listen on.")
@@ -255,6 +348,12 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="Time given to in-flight requests on SIGTERM."
     )
+    system_provider_keys: Annotated[tuple[SystemProvider, ...], NoDecode] = Field(
+        default_factory=tuple,
+        description="JSON list of model providers every application may use: "
+        '`[{"id", "label", "api": "openai-chat"|"anthropic-messages", "base_url", "api_key", '
+        '"models": [...]}]`; unknown keys refuse to boot.',
+    )
 
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -264,8 +363,11 @@ class Settings(BaseSettings):
     loops: LoopSettings = Field(default_factory=LoopSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
+    _providers = field_validator("system_provider_keys", mode="before")(_system_providers)
 
     @property
     def is_production(self) -> bool:

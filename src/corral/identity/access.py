@@ -30,15 +30,19 @@ _LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    kind: Literal["user", "api_key"]
+    # `run`: a hosted agent run acting inside its application (its sidecar's tool calls).
+    kind: Literal["user", "api_key", "run"]
     user: User | None
     api_key: ApiKey | None
     session_id: str | None
     request_id: str | None
     ip_address: str | None
+    run_id: str | None = None
 
     @property
     def actor(self) -> Actor:
+        if self.kind == "run":
+            return Actor("system", self.run_id, self.request_id)
         actor_id = self.user.id if self.user else self.api_key.id if self.api_key else None
         return Actor(self.kind, actor_id, self.request_id, self.ip_address)
 
@@ -74,6 +78,21 @@ class AppScope:
         if permission not in self.permissions:
             code = "missing_scope" if self.caller.kind == "api_key" else "missing_permission"
             raise PermissionDenied(f"this action needs the '{permission}' permission", code=code)
+
+
+def run_scope(
+    *,
+    run_id: str,
+    org_id: str,
+    application_id: str,
+    end_user_id: str | None,
+    permissions: frozenset[str],
+) -> AppScope:
+    """The scope of a hosted run: its application, narrowed to its end-user, with only the
+    permissions its sidecar needs. Built by the server from the run's row, never from a request.
+    """
+    caller = Caller("run", None, None, None, None, None, run_id=run_id)
+    return AppScope(caller, org_id, application_id, None, permissions, end_user_id)
 
 
 async def authenticate_api_key(session: AsyncSession, token: str) -> ApiKey:

@@ -128,12 +128,17 @@ class RunExecutor:
         self._worker_id = worker_id
         self._on_finished = on_finished
         self.running: dict[str, Execution] = {}
+        self._sandbox_pids: dict[str, int] = {}
         signals.on_cancel(self._cancel_here)
 
     def _cancel_here(self, run_id: str) -> None:
         execution = self.running.get(run_id)
         if execution is not None:
             execution.request_stop("cancelled")
+
+    def known_pids(self) -> list[int]:
+        """The sandbox process of each run executing here (for checks that they end)."""
+        return list(self._sandbox_pids.values())
 
     def stop(self, run_id: str, reason: Ending) -> None:
         execution = self.running.get(run_id)
@@ -198,6 +203,8 @@ class RunExecutor:
         except Exception as exc:  # noqa: BLE001 — any start failure fails the run, not the worker
             _log.exception("run.sandbox_start_failed", run_id=run.id)
             return "start_failed", None, False, f"{type(exc).__name__}: {exc}"
+        if slot.process.pid is not None:
+            self._sandbox_pids[run.id] = slot.process.pid
         try:
             slot.sidecar.assign(sidecar_run, recorder)
             ending = await self._watch(run, slot, execution)
@@ -206,6 +213,7 @@ class RunExecutor:
             sandbox_exit = await slot.exited
         finally:
             await slot.discard()
+            self._sandbox_pids.pop(run.id, None)
         return ending, sandbox_exit, warm, None
 
     async def _watch(self, run: Run, slot: Slot, execution: Execution) -> Ending:

@@ -30,9 +30,16 @@ from corral.runs.sidecar.contracts import EventSink, SidecarRun
 
 _log = structlog.get_logger(__name__)
 
+# How long a warm slot's runtime may take to import everything and poll its sidecar.
+WARM_UP_SECONDS = 120.0
+
 
 class SidecarHandle(Protocol):
     async def start(self) -> None: ...
+
+    async def wait_runtime_ready(self) -> None:
+        """Returns once the runtime, its imports done, polls for its assignment."""
+        ...
 
     def assign(self, run: SidecarRun, sink: EventSink) -> None: ...
 
@@ -122,7 +129,14 @@ class WarmPool:
         except Exception:  # noqa: BLE001 — a failed warm slot is logged; runs start cold
             _log.exception("warm_pool.slot_failed")
             return
-        if self._closed:
+        ready = asyncio.ensure_future(slot.sidecar.wait_runtime_ready())
+        done, _ = await asyncio.wait(
+            {ready, slot.exited}, timeout=WARM_UP_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+        ready.cancel()
+        if self._closed or ready not in done:
+            if not self._closed:
+                _log.error("warm_pool.runtime_not_ready", slot=slot.slot_id)
             await slot.discard()
             return
         self._ready.append(slot)

@@ -24,7 +24,23 @@ _SSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-sent events: `id` is the event's sequence number, `event` its "
         "kind; a final `end` event follows the run's last event.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's sequence number."},
+                        "event": {
+                            "type": "string",
+                            "description": "status, log, model_call, "
+                            "tool_call, output, runtime_error, or `end` after the last event.",
+                        },
+                        "data": {"type": "string", "description": "JSON: seq, at, data."},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
     }
 }
 

@@ -42,6 +42,10 @@ class SandboxSpec:
     limits: ResourceLimits
     # Bytes of stdout+stderr kept for diagnostics (the tail).
     output_tail_bytes: int = field(default=16_384)
+    # Host paths mounted read-only at another path inside: {sandbox path: host path}. For what
+    # must not appear where it lives on the host (the venv's site-packages sits under the
+    # project tree, which the sandbox must not see).
+    read_only_mounts: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,9 @@ class SandboxExit:
     # Why, when the adapter knows: "killed", "memory_limit", "cpu_limit", "process_limit".
     reason: str | None
     output_tail: str
+    # What the adapter could not enforce or had to do instead (e.g. "no pids cgroup: the
+    # process limit is not enforced"), for the run's log.
+    notes: tuple[str, ...] = ()
 
 
 class SandboxProcess(Protocol):
