@@ -175,6 +175,7 @@ def build_container(settings: Settings) -> Container:
         trace_retention_days=settings.telemetry.trace_retention_days,
         decision_retention_days=settings.telemetry.decision_retention_days,
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
+        run_limits=settings.runs.platform_run_limits,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:

@@ -14,12 +14,17 @@ from corral.core.db import transaction
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
+from corral.core.run_limits import PlatformRunLimits
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.retention import purge_inline_runs
+from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
+
+# Fire times are whole minutes: a pass every few seconds starts each run within seconds.
+SCHEDULER_INTERVAL_SECONDS = 5.0
 
 
 def build_loop_specs(
@@ -31,6 +36,7 @@ def build_loop_specs(
     trace_retention_days: int,
     decision_retention_days: int,
     inline_run_retention_days: int,
+    run_limits: PlatformRunLimits | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -104,12 +110,17 @@ def build_loop_specs(
             run=decision_retention,
             leader_only=True,
         ),
-        *_run_specs(sessions, inline_run_retention_days=inline_run_retention_days),
+        *_run_specs(
+            sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
+        ),
     ]
 
 
 def _run_specs(
-    sessions: async_sessionmaker[AsyncSession], *, inline_run_retention_days: int
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    inline_run_retention_days: int,
+    run_limits: PlatformRunLimits | None,
 ) -> list[LoopSpec]:
     async def inline_run_retention() -> None:
         removed = await purge_inline_runs(
@@ -125,6 +136,14 @@ def _run_specs(
             "CORRAL_INLINE_RUN_LIMITS.",
             interval_seconds=3600.0,
             run=inline_run_retention,
+            leader_only=True,
+        ),
+        LoopSpec(
+            name="scheduler",
+            description="Creates the runs of schedules whose window has come (one run per "
+            "window; a missed window is caught up only within its grace, see docs/schedules.md).",
+            interval_seconds=SCHEDULER_INTERVAL_SECONDS,
+            run=lambda: scheduler_pass(sessions, run_limits),
             leader_only=True,
         ),
     ]

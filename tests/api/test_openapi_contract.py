@@ -222,6 +222,15 @@ class Corral:
         }
         return self._create(identity, "/api/providers", body)
 
+    def create_schedule(self, identity: Identity) -> str:
+        body = {
+            "name": f"contract-{self._serial}",
+            "agent": self.create_agent(identity),
+            "cron": "0 9 * * *",
+            "timezone": "Europe/Paris",
+        }
+        return self._create(identity, "/api/schedules", body)
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -265,6 +274,7 @@ def _point_at_real_objects(
         "connection_id": lambda: corral.create_connection(identity),
         "run_id": lambda: corral.create_run(identity),
         "provider_id": lambda: corral.create_provider(identity),
+        "schedule_id": lambda: corral.create_schedule(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

@@ -180,6 +180,7 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "trace_retention",
                 "decision_retention",
                 "inline_run_retention",
+                "scheduler",
             ],
         },
     )
@@ -223,6 +224,7 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "trace_retention",
                 "decision_retention",
                 "inline_run_retention",
+                "scheduler",
             ],
         },
     )
@@ -369,6 +371,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "trace_retention",
         "decision_retention",
         "inline_run_retention",
+        "scheduler",
     }
     assert "corral_rate_limit_rejections_total" in names
 

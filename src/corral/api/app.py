@@ -38,6 +38,7 @@ from corral.api.routes import (
     prices,
     providers,
     runs,
+    schedules,
     traces,
 )
 from corral.container import Container, build_container
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connections,
         runs,
         providers,
+        schedules,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))
