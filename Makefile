@@ -21,7 +21,16 @@ $(VENV)/.synced: uv.lock pyproject.toml sdk/pyproject.toml | $(UV)
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.synced ## Create .venv from the hash-pinned lock file
+install: $(VENV)/.synced sandbox-tool ## Create .venv from the hash-pinned lock file
+
+# Hosted runs are sandboxed with bubblewrap; installed here when missing and we may (root with
+# apt-get), else Corral falls back to the unisolated process sandbox and says so loudly.
+.PHONY: sandbox-tool
+sandbox-tool:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "warning: bubblewrap (bwrap) is not installed: hosted runs will not be isolated" >&2; fi; }
 
 .PHONY: run
 run: install ## Start Corral on the embedded default (SQLite under ./data) with the dev seed
