@@ -16,8 +16,10 @@ help: ## List the tasks
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
 
+# Bytecode is compiled at install: machines that set PYTHONDONTWRITEBYTECODE would otherwise
+# compile every module on every start (seconds for the in-sandbox runtime's imports).
 $(VENV)/.synced: uv.lock pyproject.toml sdk/pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
