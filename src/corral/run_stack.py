@@ -69,7 +69,7 @@ def default_limits(container: Container) -> ResourceLimits:
     platform = container.settings.runs.platform_run_limits
     return ResourceLimits(
         memory_bytes=max(platform.default_memory_mb, 256) * 1024 * 1024,
-        cpu_seconds=300,
+        cpu_seconds=platform.cpu_seconds_ceiling,
         max_processes=platform.default_max_processes,
     )
 

@@ -132,7 +132,9 @@ def sandbox_limits(limits: PlatformRunLimits, manifest: Manifest) -> tuple[int, 
         )
     wanted = manifest.resources
     memory = wanted.memory_mb or min(limits.default_memory_mb, limits.memory_mb_ceiling)
-    cpu = wanted.cpu_seconds or min(manifest.timeout_seconds, limits.cpu_seconds_ceiling)
+    # The wall-clock timeout already ends a run; the CPU limit only stops a runaway burning
+    # cores, so it defaults to the ceiling (and every default run fits a warm sandbox).
+    cpu = wanted.cpu_seconds or limits.cpu_seconds_ceiling
     processes = wanted.max_processes or min(
         limits.default_max_processes, limits.max_processes_ceiling
     )
