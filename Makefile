@@ -16,12 +16,23 @@ help: ## List the tasks
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
 
+# Bytecode is compiled at install: machines that set PYTHONDONTWRITEBYTECODE would otherwise
+# compile every module on every start (seconds for the in-sandbox runtime's imports).
 $(VENV)/.synced: uv.lock pyproject.toml sdk/pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.synced ## Create .venv from the hash-pinned lock file
+install: $(VENV)/.synced sandbox-tool ## Create .venv from the hash-pinned lock file
+
+# Hosted runs are sandboxed with bubblewrap; installed here when missing and we may (root with
+# apt-get), else Corral falls back to the unisolated process sandbox and says so loudly.
+.PHONY: sandbox-tool
+sandbox-tool:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "warning: bubblewrap (bwrap) is not installed: hosted runs will not be isolated" >&2; fi; }
 
 .PHONY: run
 run: install ## Start Corral on the embedded default (SQLite under ./data) with the dev seed

@@ -12,6 +12,7 @@ import typer
 
 from corral.cli.runtime import load_settings
 from corral.core.settings import Settings, get_settings
+from tests.cli.support import cli
 
 KEY = "sk-system-never-shown-1234"
 
@@ -86,3 +87,20 @@ def test_a_bad_value_refuses_to_boot_naming_the_problem(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, expected: str
 ) -> None:
     assert expected in refusal(monkeypatch, value, capsys)
+
+
+def test_config_show_masks_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORRAL_SYSTEM_PROVIDER_KEYS", json.dumps([provider()]))
+    result = cli("config show --json")
+    assert KEY not in result.stdout
+    shown = json.loads(result.stdout)["system_provider_keys"]
+    assert shown == [
+        {
+            "id": "openai",
+            "label": "OpenAI",
+            "api": "openai-chat",
+            "base_url": "https://api.openai.example/v1",
+            "api_key": "********",
+            "models": ["gpt-4o-mini", "gpt-4o"],
+        }
+    ]

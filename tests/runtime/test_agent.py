@@ -27,31 +27,30 @@ def _assignment(**overrides: Any) -> Assignment:
 
 
 def test_skills_follow_the_prompt_as_sections() -> None:
-    assert system_prompt(_assignment()) == (
-        "You are careful.\n\n## Skill 1\n\n# Sums\nAdd twice.\n\n## Skill 2\n\nBe brief."
-    )
+    assert system_prompt(_assignment()) == "You are careful.\n\n# Sums\nAdd twice.\n\nBe brief."
 
 
-def test_the_user_message_is_the_input_json() -> None:
-    prepared = prepare(_assignment(input={"q": "é"}), httpx2.AsyncClient())
+async def test_the_user_message_is_the_input_json() -> None:
+    async with httpx2.AsyncClient() as client:
+        prepared = prepare(_assignment(input={"q": "é"}), client)
 
     assert prepared.user_message == '{"q": "é"}'
     assert prepared.output_wrapped is False
 
 
-def test_only_an_object_output_schema_travels_unwrapped() -> None:
-    client = httpx2.AsyncClient()
-
-    assert prepare(_assignment(output_schema={"type": "string"}), client).output_wrapped
-    assert not prepare(_assignment(output_schema=None), client).output_wrapped
+async def test_only_an_object_output_schema_travels_unwrapped() -> None:
+    async with httpx2.AsyncClient() as client:
+        assert prepare(_assignment(output_schema={"type": "string"}), client).output_wrapped
+        assert not prepare(_assignment(output_schema=None), client).output_wrapped
 
 
 @pytest.mark.parametrize("name", ["output", "log"])
-def test_the_built_in_tool_names_are_reserved(name: str) -> None:
+async def test_the_built_in_tool_names_are_reserved(name: str) -> None:
     tool = {"name": name, "description": "", "parameters": {"type": "object"}}
 
-    with pytest.raises(ReservedToolName):
-        prepare(_assignment(tools=[tool]), httpx2.AsyncClient())
+    async with httpx2.AsyncClient() as client:
+        with pytest.raises(ReservedToolName):
+            prepare(_assignment(tools=[tool]), client)
 
 
 def test_the_model_reads_results_refusals_and_errors() -> None:

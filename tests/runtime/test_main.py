@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_ai.exceptions import ModelHTTPError
 
-from corral.runs.sidecar.contracts import EventSink, SidecarRun, ToolOutcome
+from corral.runs.sidecar.contracts import AssignedTool, EventSink, SidecarRun, ToolOutcome
 from corral.runs.sidecar.scripted import ScriptedModelGateway
 from corral.runs.sidecar.server import Sidecar
 from corral.runtime.assignment import Assignment
@@ -65,7 +65,11 @@ async def test_an_output_schema_that_is_not_an_object_travels_wrapped(socket_dir
 
 
 async def test_a_tool_named_like_a_built_in_fails_the_run(socket_dir: Path) -> None:
-    run = scripted_run([{"text": "x"}], tools=[{"name": "log", "url": "https://example.test/"}])
+    # Manifests refuse the name; the runtime does not count on it.
+    run = scripted_run([{"text": "x"}])
+    log_tool = AssignedTool(name="log", description="", parameters={"type": "object"})
+    assignment = dataclasses.replace(run.assignment, tools=(log_tool,))
+    run = dataclasses.replace(run, assignment=assignment)
 
     exit_code, sink = await _serve(socket_dir, run)
 

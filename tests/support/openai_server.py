@@ -17,7 +17,10 @@ Use the `llm_server` fixture (re-export it from a conftest with
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -28,14 +31,14 @@ from typing import Any
 
 import orjson
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.servers import ThreadedServer
-
 API_PREFIX = "/v1"
+_STARTUP_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +362,30 @@ def serve_llm() -> Iterator[LLMServer]:
     """Start the server on a free 127.0.0.1 port for the duration of the block."""
     state = LLMServer()
     app = Starlette(routes=[*_openai_routes(state), *_anthropic_routes(state)])
-    with ThreadedServer(app) as server:
-        state.base_url = server.base_url + API_PREFIX
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+    # protocol says TCP, and with Nagle on, a response written in two parts waits for the
+    # client's delayed ACK (~40 ms), which would swamp any latency measured against it.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[listener])), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the LLM test server did not start; see the captured log")
+        time.sleep(0.01)
+    state.base_url = f"http://127.0.0.1:{port}{API_PREFIX}"
+    try:
         yield state
+    finally:
+        server.should_exit = True
+        thread.join(_STARTUP_TIMEOUT_SECONDS)
+        listener.close()
 
 
 @pytest.fixture(scope="session")
@@ -376,3 +400,20 @@ def llm_server(_llm_server_process: LLMServer) -> Iterator[LLMServer]:
     _llm_server_process.reset()
     yield _llm_server_process
     _llm_server_process.reset()
+
+
+def main() -> None:
+    """`python -m tests.support.openai_server`: serve until interrupted, printing the base URL.
+
+    For benchmarks that want the LLM server in a process of its own; it answers every call with
+    the default reply.
+    """
+    with serve_llm() as server:
+        print(server.base_url, flush=True)  # noqa: T201
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        signal.sigwait(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,8 @@ def _is_secret_type(annotation: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return masked_tree(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, list | tuple):

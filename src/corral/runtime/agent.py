@@ -34,9 +34,8 @@ class PreparedAgent:
 
 
 def system_prompt(assignment: Assignment) -> str:
-    sections = [assignment.prompt.strip()]
-    for number, instructions in enumerate(assignment.skills, start=1):
-        sections.append(f"## Skill {number}\n\n{instructions.strip()}")
+    """The prompt, then each skill as its own section (the executor writes each skill's heading)."""
+    sections = [assignment.prompt.strip(), *(skill.strip() for skill in assignment.skills)]
     return "\n\n".join(section for section in sections if section)
 
 

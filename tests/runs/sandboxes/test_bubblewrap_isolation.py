@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import secrets
 import socket
@@ -15,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import corral
-from corral.runs.launch import RUNTIME_ROOT_MOUNT, runtime_root, runtime_spec
+from corral.runs.launch import RUNTIME_ROOT_MOUNT
 from corral.runs.sandboxes.base import SANDBOX_WORK_DIR
 from corral.runs.sandboxes.bubblewrap import BubblewrapAdapter
-from tests.runs.sandboxes.conftest import SMALL_LIMITS, Dirs, finished, python_spec, run_python
+from tests.runs.sandboxes.conftest import Dirs, python_spec, run_python
 
 CONNECT = """
 import json, socket
@@ -205,14 +204,3 @@ async def test_inside_only_the_runtime_of_corral_is_importable(
     # The mounts on PYTHONPATH, then the stdlib: neither the work dir nor the source tree.
     stdlib = [e for e in seen["path"] if e.startswith(sys.base_prefix)]
     assert seen["path"] == [*python_spec(dirs, "").env["PYTHONPATH"].split(":"), *stdlib]
-
-
-async def test_the_runtime_module_starts_inside(bubblewrap: BubblewrapAdapter, dirs: Dirs) -> None:
-    if not (runtime_root() / "corral" / "runtime" / "__main__.py").exists():
-        pytest.skip("corral.runtime has no __main__ yet")
-    spec = runtime_spec("run-1", work_dir=dirs.work, socket_dir=dirs.socket, limits=SMALL_LIMITS)
-    spec = dataclasses.replace(spec, command=[*spec.command, "--help"])
-
-    ended = await finished(await bubblewrap.start(spec))
-
-    assert "No module named" not in ended.output_tail

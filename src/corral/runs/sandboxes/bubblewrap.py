@@ -79,9 +79,14 @@ class BubblewrapAdapter:
             limit_processes=not cgroup.limits_processes,
         )
         prefix, rlimit_notes = prlimit_prefix(spec.limits, plan)
-        notes = [*cgroup.notes, *rlimit_notes]
+        # The cgroup's own notes join these when the run ends.
+        notes = list(rlimit_notes)
+        if not cgroup.limits_memory:
+            notes.append("the memory limit is enforced by RLIMIT_AS only (address space)")
         if not cgroup.limits_processes:
             notes.append("the process limit is enforced by RLIMIT_NPROC only (not for root)")
+        if not cgroup.measures_cpu:
+            notes.append("the CPU time limit is enforced per process only (RLIMIT_CPU)")
         status_read, status_write = os.pipe()
         argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "corral-sandbox"]
         argv += [str(p) for p in cgroup.procs_files()]
@@ -103,7 +108,11 @@ class BubblewrapAdapter:
         finally:
             os.close(status_write)
         sandbox = BubblewrapProcess(process, spec, cgroup, notes)
-        await sandbox.watch_status(status_read)
+        try:
+            await sandbox.watch_status(status_read)
+        except BaseException:
+            await asyncio.shield(sandbox.kill())
+            raise
         return sandbox
 
 

@@ -98,10 +98,20 @@ class ProcessSandbox:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
 
+    async def _group_gone(self, patience: float = 2.0) -> None:
+        """Wait until SIGKILL has taken every process of the group (delivery is not instant)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while loop.time() < deadline:
+            if not _live_members(self._process.pid):
+                return
+            await asyncio.sleep(0.005)
+
     async def _finish(self) -> SandboxExit:
         returncode = await self._process.wait()
         # Whatever the command left running in its process group ends with it.
         self._kill_group()
+        await self._group_gone()
         await self._pump
         signal_number = -returncode if returncode < 0 else None
         if self._killed:
@@ -126,3 +136,16 @@ class ProcessSandbox:
             self._killed = True
             self._kill_group()
         await self.wait()
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether a process of the group still runs (a zombie waiting for its reaper does not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the command name: state, ppid, pgrp.
+            state, _, pgrp = stat.read_bytes().rsplit(b")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != b"Z":
+            return True
+    return False

@@ -68,3 +68,7 @@ def transport_error(exc: httpx2.HTTPError) -> ModelGatewayError:
 
 def stream_error(error: ModelGatewayError) -> bytes:
     return b"data: " + orjson.dumps(error.body) + b"\n\ndata: [DONE]\n\n"
+
+
+def bad_response(message: str) -> ModelGatewayError:
+    return ModelGatewayError(502, message, kind="provider_error", code="provider_bad_response")

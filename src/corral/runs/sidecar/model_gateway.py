@@ -14,7 +14,8 @@ caches application providers for a few seconds (`corral.providers.registry`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,18 +23,20 @@ import httpx2
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from corral.core.crypto import EncryptionKeyring
+from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.settings import SystemProvider
 from corral.providers.registry import DEFAULT_CACHE_SECONDS, ProviderEndpoint, ProviderRegistry
 from corral.runs.sidecar import anthropic_translation as anthropic
 from corral.runs.sidecar.contracts import EventSink, SidecarRun
 from corral.runs.sidecar.model_errors import (
     ModelGatewayError,
+    bad_response,
     scrub,
     stream_error,
     transport_error,
     upstream_error,
 )
+from corral.runs.sidecar.provider_answers import UsageScanner, json_object, read_capped, sse_lines
 from corral.telemetry.cost import Cost, PriceCatalog, compute_cost
 from corral.traces.ingest_config import IngestConfigCache
 
@@ -75,38 +78,6 @@ class _Call:
 
 def _refusal(call: _Call, status: int, raw: bytes) -> ModelGatewayError:
     return upstream_error(call.provider.api, call.provider.api_key, status, raw)
-
-
-class _UsageScanner:
-    """Finds the usage chunk in a passed-through OpenAI stream without holding it back."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self.usage: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.done = False
-
-    def scan(self, data: bytes) -> None:
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            if b'"usage"' in line or b'"error"' in line:
-                self._read(line)
-            elif line.startswith(b"data: [DONE]"):
-                self.done = True
-
-    def _read(self, line: bytes) -> None:
-        if not line.startswith(b"data:"):
-            return
-        try:
-            chunk = orjson.loads(line[5:])
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(chunk, dict):
-            if isinstance(chunk.get("usage"), dict):
-                self.usage = chunk["usage"]
-            if isinstance(chunk.get("error"), dict):
-                self.error = str(chunk["error"].get("message", "provider stream error"))
 
 
 class ProviderModelGateway:
@@ -157,7 +128,16 @@ class ProviderModelGateway:
                 kind="invalid_request_error",
                 code="model_not_allowed",
             )
-        provider = await self.providers.find(run.application_id, reference.provider)
+        try:
+            provider = await self.providers.find(run.application_id, reference.provider)
+        except DecryptionFailed:
+            # The key was sealed under a key CORRAL_ENCRYPTION_KEYS no longer holds.
+            raise ModelGatewayError(
+                500,
+                f"the key of the provider {reference.provider!r} cannot be decrypted",
+                kind="server_error",
+                code="provider_key_unavailable",
+            ) from None
         if provider is None:
             raise ModelGatewayError(
                 404,
@@ -210,12 +190,16 @@ class ProviderModelGateway:
         try:
             call = await self._resolve(run, body, stream=False)
             try:
-                response = await self._http.send(self._request(call, body))
+                response = await self._http.send(self._request(call, body), stream=True)
+                try:
+                    raw = await read_capped(response)
+                finally:
+                    await response.aclose()
             except httpx2.HTTPError as exc:
                 raise transport_error(exc) from None
             if response.status_code >= 400:
-                raise _refusal(call, response.status_code, response.content)
-            answer: dict[str, Any] = orjson.loads(response.content)
+                raise _refusal(call, response.status_code, raw)
+            answer = json_object(raw)
             if call.provider.api == "anthropic-messages":
                 answer = anthropic.to_openai_completion(answer, call.model)
             call.usage = answer.get("usage")
@@ -225,12 +209,6 @@ class ProviderModelGateway:
             if call is not None:
                 call.error = failure
             raise
-        except orjson.JSONDecodeError:
-            assert call is not None
-            call.error = "the provider's answer is not JSON"
-            raise ModelGatewayError(
-                502, call.error, kind="provider_error", code="provider_bad_response"
-            ) from None
         except BaseException:
             # Cancelled with its run: whatever the provider did, the call did not complete.
             if call is not None and call.error is None:
@@ -253,13 +231,19 @@ class ProviderModelGateway:
                 raise transport_error(exc) from None
             try:
                 if response.status_code >= 400:
-                    raise _refusal(call, response.status_code, await response.aread())
-                if call.provider.api == "anthropic-messages":
-                    chunks = self._translate(call, response, body)
-                else:
-                    chunks = self._pass_through(call, response)
-                async for chunk in chunks:
-                    yield chunk
+                    try:
+                        raw = await read_capped(response)
+                    except httpx2.HTTPError as exc:
+                        raise transport_error(exc) from None
+                    raise _refusal(call, response.status_code, raw)
+                chunks = (
+                    self._translate(call, response, body)
+                    if call.provider.api == "anthropic-messages"
+                    else self._pass_through(call, response)
+                )
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        yield chunk
             finally:
                 await response.aclose()
         except ModelGatewayError as exc:
@@ -275,8 +259,8 @@ class ProviderModelGateway:
         finally:
             await self._meter(run, sink, call, body, failure)
 
-    async def _pass_through(self, call: _Call, response: httpx2.Response) -> AsyncIterator[bytes]:
-        scanner = _UsageScanner()
+    async def _pass_through(self, call: _Call, response: httpx2.Response) -> AsyncGenerator[bytes]:
+        scanner = UsageScanner()
         try:
             async for data in response.aiter_bytes():
                 yield data
@@ -289,38 +273,30 @@ class ProviderModelGateway:
             call.error = scrub(scanner.error, call.provider.api_key)
         elif not scanner.done and call.error is None:
             call.error = _ENDED_EARLY
-            yield stream_error(
-                ModelGatewayError(
-                    502, _ENDED_EARLY, kind="provider_error", code="provider_bad_response"
-                )
-            )
+            yield stream_error(bad_response(_ENDED_EARLY))
 
     async def _translate(
         self, call: _Call, response: httpx2.Response, body: dict[str, Any]
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes]:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         translator = anthropic.StreamTranslator(call.model, include_usage=include_usage)
         ended = False
         try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+            async for line in sse_lines(response):
+                if not line.startswith(b"data:"):
                     continue
                 event = orjson.loads(line[5:])
                 out = translator.feed(event)
                 ended = ended or event.get("type") in ("message_stop", "error")
                 if out:
                     yield out
-        except (httpx2.HTTPError, orjson.JSONDecodeError) as exc:
-            error = (
-                transport_error(exc)
-                if isinstance(exc, httpx2.HTTPError)
-                else ModelGatewayError(
-                    502,
-                    "the provider's stream is not JSON",
-                    kind="provider_error",
-                    code="provider_bad_response",
-                )
-            )
+        except (httpx2.HTTPError, orjson.JSONDecodeError, ModelGatewayError) as exc:
+            if isinstance(exc, ModelGatewayError):
+                error = exc
+            elif isinstance(exc, httpx2.HTTPError):
+                error = transport_error(exc)
+            else:
+                error = bad_response("the provider's stream is not JSON")
             call.error = error.body["error"]["message"]
             yield stream_error(error)
             ended = True
@@ -329,11 +305,7 @@ class ProviderModelGateway:
             call.error = scrub(translator.error["error"]["message"], call.provider.api_key)
         if not ended:
             call.error = _ENDED_EARLY
-            yield stream_error(
-                ModelGatewayError(
-                    502, _ENDED_EARLY, kind="provider_error", code="provider_bad_response"
-                )
-            )
+            yield stream_error(bad_response(_ENDED_EARLY))
 
     async def _meter(
         self,
