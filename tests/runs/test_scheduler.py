@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from corral.audit.models import AuditEvent
 from corral.core.run_limits import PlatformRunLimits
 from corral.runs.models import QUEUED, SUCCEEDED, Run, Schedule
-from corral.runs.scheduler import PassReport, catch_up_grace, run_due
+from corral.runs.scheduler import MAX_COUNTED_SKIPS, PassReport, catch_up_grace, run_due
 from tests.api.test_schedules import create_agent, create_schedule, manifest
 from tests.clients import ApiClient
 from tests.traces.support import container_of
@@ -137,6 +137,15 @@ async def test_a_window_older_than_its_grace_is_skipped_too(owner: ApiClient, ap
     assert [e["count"] for e in await skip_events(app, frequent)] == [4]
     next_daily = as_utc((await schedule_row(app, daily)).next_run_at)
     assert next_daily == at(9, day=DAY + timedelta(days=1))
+
+
+async def test_a_long_outage_is_counted_up_to_a_bound(owner: ApiClient, app: FastAPI) -> None:
+    schedule_id = await scheduled(owner, app, at(10) - timedelta(days=3), cron="* * * * *")
+    report = await run_due(sessions_of(app), now=at(10, 0, 30))
+    assert report == PassReport(due=1, created=1, skipped_windows=MAX_COUNTED_SKIPS)
+    (skipped,) = await skip_events(app, schedule_id)
+    assert (skipped["count"], skipped["count_is_lower_bound"]) == (MAX_COUNTED_SKIPS, True)
+    assert as_utc((await schedule_row(app, schedule_id)).next_run_at) == at(10, 1)
 
 
 async def test_the_grace_is_the_interval_up_to_an_hour(owner: ApiClient, app: FastAPI) -> None:
