@@ -52,6 +52,9 @@ async def seed_dev(
         await session.delete(existing)
         await session.flush()
         existing = None
+    if existing is not None and set(existing.scopes) != KEY_SCOPES:
+        # Seeded by an earlier version: the dev key holds every scope there is, new ones too.
+        existing.scopes = sorted(KEY_SCOPES)
     if existing is None:
         key, _ = api_keys.build_key(
             org_id=org_id,
