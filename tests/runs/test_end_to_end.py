@@ -363,3 +363,25 @@ async def test_cancel_ends_a_running_run_and_its_processes(
         assert ended["status"] == "cancelled"
         assert ended["error"]["code"] == "cancelled"
         assert alive(processes) == set()
+
+
+async def test_a_run_takes_a_warm_sandbox_and_the_pool_refills(
+    tmp_path: Path, sqlite_url: str, llm: LLMServer
+) -> None:
+    async with corral(tmp_path, sqlite_url, llm, pool=1) as (app, owner):
+        stack: RunStack = app.state.run_stack
+        await wait_for_warm_slots(stack, 1)
+        run = await run_inline(owner, agent())
+        ended = await finished(owner, run["id"])
+        assert ended["status"] == "succeeded", ended
+        assert ended["output"] == {"queue": "billing"}
+        await wait_for_warm_slots(stack, 1)
+
+
+async def wait_for_warm_slots(stack: RunStack, count: int) -> None:
+    # A warm slot is ready once its runtime has imported everything, seconds on a busy machine.
+    for _ in range(1200):
+        if stack.pool.ready_count >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the warm pool never filled")
