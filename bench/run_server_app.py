@@ -6,7 +6,7 @@ serve` builds it (embedded worker, warm pool, bubblewrap); on top of it, for the
 - probes that note the wall-clock time (`time.time_ns()`, comparable across processes on one
   machine) at each step between `POST /api/runs` and the first model call reaching the sidecar:
   the claim, the executor taking the run, the slot acquired, the sidecar assigned, the runtime's
-  poll answered, the model request arriving at the sidecar. Each probe wraps our own function
+  poll answered, the model request arriving at the sidecar, and its answer sent back. Each probe wraps our own function
   and adds a few microseconds; nothing else changes.
 - `GET /bench/state`: the warm pool's `ready_count` and size, the worker's active runs, and the
   probe times of every run so far, keyed by run id.
@@ -97,6 +97,8 @@ def _install_probes() -> None:
     ) -> None:
         _note(assigned.run.run_id, "model_request")
         await chat(self, assigned, scope, receive, send)
+        # The answer is out: the `model_call` event was committed before it.
+        _note(assigned.run.run_id, "model_answered")
 
     endpoints.SidecarApp._assignment = timed_answer  # type: ignore[method-assign]
     endpoints.SidecarApp._chat_completions = timed_chat  # type: ignore[method-assign]

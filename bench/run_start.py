@@ -64,6 +64,9 @@ SEGMENTS: tuple[tuple[str, str, str], ...] = (
     ("runtime: agent built, first request sent, arrives", "assignment_sent", "model_request"),
     ("sidecar reads the request → model call starts", "model_request", "model_call"),
 )
+# After the end point, for the record: the first model call's whole time in the sidecar, which
+# includes committing its `model_call` event to the database before answering.
+AFTER = ("(after) first model call answered, its event committed", "model_call", "model_answered")
 
 
 @dataclass
@@ -120,7 +123,7 @@ async def _one_run(http: httpx2.AsyncClient, number: int) -> Sample:
     probes["model_call"] = first_model_call_ns(log)
     segments = {
         name: (probes[end] - probes[start]) / 1e6
-        for name, start, end in SEGMENTS
+        for name, start, end in (*SEGMENTS, AFTER)
         if start in probes and end in probes
     }
     # Cross-check: the run row's created_at lies inside the first segment.
@@ -148,7 +151,7 @@ async def _measure(base_url: str, mode: str, pool_size: int, runs: int) -> Resul
         name: ms(statistics.median(v))
         if (v := [s.segments_ms[name] for s in samples if name in s.segments_ms])
         else None
-        for name, _, _ in SEGMENTS
+        for name, _, _ in (*SEGMENTS, AFTER)
     }
     return Result(
         mode=mode,

@@ -181,11 +181,18 @@ def first_model_call_ns(log: list[dict[str, Any]]) -> int:
 
 
 def cpu_seconds_of(pid: int) -> float | None:
-    """User + system CPU of a process and its reaped children (the sandboxes), Linux only."""
+    """User + system CPU of the process itself (Linux). Its sandboxes are not counted: their
+    runtimes are reaped inside bubblewrap's namespaces and cgroups, not by the server."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted after the command name.
-    ticks = sum(int(fields[index]) for index in (11, 12, 13, 14))
-    return ticks / os.sysconf("SC_CLK_TCK")
+    # utime, stime: fields 14 and 15 of proc(5), counted after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot, everyone's (Linux `/proc/stat`)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
