@@ -6,8 +6,8 @@ serve` builds it (embedded worker, warm pool, bubblewrap); on top of it, for the
 - probes that note the wall-clock time (`time.time_ns()`, comparable across processes on one
   machine) at each step between `POST /api/runs` and the first model call reaching the sidecar:
   the claim, the executor taking the run, the slot acquired, the sidecar assigned, the runtime's
-  poll answered, the model request arriving at the sidecar, and its answer sent back. Each probe wraps our own function
-  and adds a few microseconds; nothing else changes.
+  poll answered, the model request arriving at the sidecar, and its answer sent back. Each
+  probe wraps our own function and adds a few microseconds; nothing else changes.
 - `GET /bench/state`: the warm pool's `ready_count` and size, the worker's active runs, and the
   probe times of every run so far, keyed by run id.
 """
