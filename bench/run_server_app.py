@@ -8,13 +8,18 @@ serve` builds it (embedded worker, warm pool, bubblewrap); on top of it, for the
   the claim, the executor taking the run, the slot acquired, the sidecar assigned, the runtime's
   poll answered, the model request arriving at the sidecar, and its answer sent back. Each
   probe wraps our own function and adds a few microseconds; nothing else changes.
+- `BENCH_REFILL_DELAY_SECONDS` (an experiment, off by default): the pool starts refilling a
+  taken slot that long after the run took it, instead of at once, to show what the refill's
+  imports cost the run that is starting on the same cores.
 - `GET /bench/state`: the warm pool's `ready_count` and size, the worker's active runs, and the
   probe times of every run so far, keyed by run id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -107,6 +112,15 @@ def _install_probes() -> None:
 _LAST_ACQUIRE: dict[int, tuple[int, bool]] = {}
 
 
+def _delay_refills(seconds: float) -> None:
+    refill = WarmPool._refill
+
+    def later(self: WarmPool) -> None:
+        asyncio.get_running_loop().call_later(seconds, refill, self)
+
+    WarmPool._refill = later  # type: ignore[method-assign]
+
+
 def _state_route(application: FastAPI) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def state() -> dict[str, Any]:
         stack: RunStack | None = getattr(application.state, "run_stack", None)
@@ -124,6 +138,9 @@ def _state_route(application: FastAPI) -> Callable[[], Awaitable[dict[str, Any]]
 
 def app() -> FastAPI:
     _install_probes()
+    delay = float(os.environ.get("BENCH_REFILL_DELAY_SECONDS", "0"))
+    if delay > 0:
+        _delay_refills(delay)
     application = corral_app()
     application.add_api_route("/bench/state", _state_route(application), methods=["GET"])
     return application

@@ -100,6 +100,12 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, default=1, help="warm slots (at least 1)")
     parser.add_argument("--skip-cold", action="store_true", help="only measure with the pool")
     parser.add_argument("--skip-warm", action="store_true", help="only measure without it")
+    parser.add_argument(
+        "--refill-delay",
+        type=float,
+        default=0.0,
+        help="experiment: the pool refills a taken slot this many seconds later, not at once",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     if not 1 <= args.pool_size <= 16:
@@ -176,6 +182,7 @@ def _run_mode(args: argparse.Namespace, mode: str, pool_size: int, runs: int) ->
             concurrency=1,
             database_url=args.database_url,
             data_dir=Path(scratch),
+            refill_delay=args.refill_delay,
         ) as corral,
     ):
         result = asyncio.run(_measure(corral.base_url, mode, pool_size, runs))

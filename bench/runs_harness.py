@@ -94,6 +94,7 @@ def run_corral(
     concurrency: int,
     database_url: str | None,
     data_dir: Path,
+    refill_delay: float = 0.0,
 ) -> Iterator[RunCorral]:
     """A Corral server whose embedded worker runs `concurrency` runs at once, with a pool."""
     extra = {
@@ -101,6 +102,7 @@ def run_corral(
         "CORRAL_SIDECAR_POOL_SIZE": str(pool_size),
         "CORRAL_WORKER_CONCURRENCY": str(concurrency),
         "CORRAL_PLATFORM_RUN_LIMITS": json.dumps(BENCH_PLATFORM_LIMITS),
+        "BENCH_REFILL_DELAY_SECONDS": str(refill_delay),
     }
     with _database(database_url, data_dir) as (url, label):
         server = Server(data_dir, url, "asyncio", extra_env=extra, factory=_FACTORY)
