@@ -137,6 +137,7 @@ class Server:
         database_url: str | None,
         loop: str,
         extra_env: dict[str, str] | None = None,
+        factory: str = "bench.server_app:app",
     ) -> None:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -164,7 +165,7 @@ class Server:
             env["CORRAL_DATABASE_URL"] = database_url
         env.update(extra_env or {})
         self.command = [
-            sys.executable, "-m", "uvicorn", "bench.server_app:app", "--factory",
+            sys.executable, "-m", "uvicorn", factory, "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--loop", loop,
             "--lifespan", "on", "--no-access-log", "--no-server-header",
         ]  # fmt: skip
