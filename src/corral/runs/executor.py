@@ -156,7 +156,7 @@ class RunExecutor:
             if run.cancel_requested_at is not None:
                 execution.request_stop("cancelled")
             if not self._adapter.isolated:
-                await recorder.append(
+                recorder.append(
                     "log",
                     {
                         "level": "warning",
@@ -181,6 +181,7 @@ class RunExecutor:
                 await self._finish(run, recorder, outcome)
         finally:
             self.running.pop(run.id, None)
+            await recorder.drain()
         finished = Finished(
             run.id, outcome, warm, recorder, sidecar_run, started_ns, time.time_ns()
         )
@@ -239,7 +240,9 @@ class RunExecutor:
     async def _finish(self, run: Run, recorder: RunRecorder, outcome: Outcome) -> None:
         usage = recorder.usage
         now = utcnow()
-        async with recorder._lock, transaction(self._sessions) as session:
+        # Every event the run emitted is stored before the status that ends it.
+        await recorder.drain()
+        async with transaction(self._sessions) as session:
             seq = recorder.next_seq
             ended = await session.execute(
                 update(Run)

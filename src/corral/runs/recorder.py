@@ -1,8 +1,10 @@
 """The executor's event sink: what the sidecar reports becomes the run's log, usage and result.
 
-Each event is committed as it comes (with the run's next sequence number), so `logs`, SSE and
-a resumed stream see it at once, and wakes in-process waiters. Usage and cost are summed here
-from `model_call` events, the single place the sidecar meters model calls.
+An event is numbered when it is emitted and stored by one writer task, in order and in batches,
+so a model or tool call never waits for a commit; `logs`, SSE and a resumed stream see it as soon
+as its batch commits, and in-process waiters are woken then. The executor drains the writer before
+it stores the status that ends the run. Usage and cost are summed here from `model_call` events,
+the single place the sidecar meters model calls.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +23,8 @@ from corral.core.db import transaction
 from corral.runs.models import Run, RunEvent
 from corral.runs.sidecar.contracts import EventKind
 from corral.runs.signals import RunSignals
+
+_log = structlog.get_logger(__name__)
 
 # Runaway runtimes cannot flood the log: past this many events, logs are counted, not stored.
 MAX_STORED_EVENTS = 5000
@@ -59,7 +64,12 @@ class RunRecorder:
     # Model and tool calls as reported, for the run's spans.
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     dropped_logs: int = 0
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Numbered events not yet written; one writer task stores them in order, in batches, so a
+    # model or tool call never waits for a commit.
+    _pending: list[RunEvent] = field(default_factory=list)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _writer: asyncio.Task[None] | None = None
+    _closed: bool = False
 
     async def emit(self, kind: EventKind, data: Mapping[str, Any]) -> None:
         payload = dict(data)
@@ -80,7 +90,7 @@ class RunRecorder:
         if kind == "log" and self.next_seq > MAX_STORED_EVENTS:
             self.dropped_logs += 1
             return
-        await self.append(kind, payload)
+        self.append(kind, payload)
 
     def _meter(self, data: dict[str, Any]) -> None:
         self.usage.model_calls += 1
@@ -92,18 +102,48 @@ class RunRecorder:
         elif data.get("status") == "ok" and data.get("provider") != "scripted":
             self.usage.unpriced_calls += 1
 
-    async def append(self, kind: str, data: dict[str, Any]) -> None:
-        async with self._lock:
-            seq = self.next_seq
-            self.next_seq += 1
-            async with transaction(self.sessions) as session:
-                session.add(
-                    RunEvent(run_id=self.run_id, seq=seq, at=utcnow(), kind=kind, data=data)
-                )
-                await session.execute(
-                    update(Run)
-                    .where(Run.id == self.run_id)
-                    .values(next_event_seq=self.next_seq)
-                    .execution_options(synchronize_session=False)
-                )
+    def append(self, kind: str, data: dict[str, Any]) -> None:
+        """Number the event now (order is the order of calls) and hand it to the writer."""
+        if self._closed:
+            # A call cut off as the run ended still reports; the run's log is already final.
+            self.dropped_logs += 1
+            return
+        seq = self.next_seq
+        self.next_seq += 1
+        self._pending.append(
+            RunEvent(run_id=self.run_id, seq=seq, at=utcnow(), kind=kind, data=data)
+        )
+        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    await self._store(batch)
+                except Exception:  # noqa: BLE001 — the run goes on; its summary still holds
+                    _log.exception("run.events_not_stored", run_id=self.run_id, lost=len(batch))
+            if self._closed and not self._pending:
+                return
+
+    async def _store(self, batch: list[RunEvent]) -> None:
+        async with transaction(self.sessions) as session:
+            session.add_all(batch)
+            await session.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(next_event_seq=batch[-1].seq + 1)
+                .execution_options(synchronize_session=False)
+            )
         self.signals.changed(self.run_id)
+
+    async def drain(self) -> None:
+        """Write every event emitted so far; nothing may be emitted afterwards."""
+        self._closed = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer
