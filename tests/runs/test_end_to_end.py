@@ -289,7 +289,7 @@ async def test_a_blocked_tool_call_is_recorded_and_never_executed(
 async def test_an_allowed_tool_call_reaches_its_server(
     tmp_path: Path, sqlite_url: str, llm: LLMServer, tool_server: ToolServer
 ) -> None:
-    async with corral(tmp_path, sqlite_url, llm) as (_, owner):
+    async with corral(tmp_path, sqlite_url, llm) as (app, owner):
         tools = [
             {
                 "name": "lookup",
@@ -309,6 +309,10 @@ async def test_an_allowed_tool_call_reaches_its_server(
         assert ended["status"] == "succeeded", ended
         assert tool_server.hits[before:] == [{"query": {"customer": "globex"}, "auth": None}]
         assert ended["usage"]["tool_calls"] == 1
+        await container_of(app).ingest.flush()
+        trace = (await owner.get(f"/api/traces/{ended['trace_id']}")).json()
+        names = sorted(span["name"] for span in trace["spans"])
+        assert names == ["chat scripted", "chat scripted", "invoke_agent triage", "tool.lookup"]
 
 
 async def test_a_real_provider_is_called_with_its_key_and_metered(

@@ -177,22 +177,28 @@ class RunExecutor:
                 timeout_seconds=run.timeout_seconds,
                 start_error=start_error,
             )
+            finished = Finished(
+                run.id, outcome, warm, recorder, sidecar_run, started_ns, time.time_ns()
+            )
             if ending != "lease_lost":
+                # The trace is handed to ingest before the run reads as ended, so whoever sees
+                # the ending finds its spans once the ingest queue has flushed.
+                await self._finished_hook(finished)
                 await self._finish(run, recorder, outcome)
         finally:
             self.running.pop(run.id, None)
             await recorder.drain()
-        finished = Finished(
-            run.id, outcome, warm, recorder, sidecar_run, started_ns, time.time_ns()
-        )
-        if self._on_finished is not None and ending != "lease_lost":
-            try:
-                result = self._on_finished(finished)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:  # noqa: BLE001 — spans and metrics never fail a finished run
-                _log.exception("run.finish_hook_failed", run_id=run.id)
         return finished
+
+    async def _finished_hook(self, finished: Finished) -> None:
+        if self._on_finished is None:
+            return
+        try:
+            result = self._on_finished(finished)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # noqa: BLE001 — spans and metrics never fail a finished run
+            _log.exception("run.finish_hook_failed", run_id=finished.run_id)
 
     async def _run_in_sandbox(
         self, run: Run, sidecar_run: SidecarRun, recorder: RunRecorder, execution: Execution

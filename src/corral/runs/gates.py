@@ -110,7 +110,7 @@ def _check_inline_uris(limits: InlineRunLimits, manifest: Manifest) -> None:
     if limits.wildcard_uri_allowed:
         return
     for index, url in enumerate(urls):
-        origin = urlsplit(_PLACEHOLDER.sub("x", url, count=0))
+        origin = urlsplit(_PLACEHOLDER.sub("x", url))
         bare = urlsplit(url)
         if "*" in url or origin.netloc != bare.netloc:
             raise InvalidInput(
