@@ -27,6 +27,12 @@ from corral.identity.models import (
 from corral.providers.models import ApplicationProvider
 from corral.runs.models import Run, RunEvent, Schedule
 from corral.traces.models import IngestSettings, ModelPriceOverride, Span, Trace
+from corral.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 metadata = Base.metadata
 
@@ -57,5 +63,9 @@ __all__ = [
     "Trace",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "metadata",
 ]
