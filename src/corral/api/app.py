@@ -40,6 +40,7 @@ from corral.api.routes import (
     runs,
     schedules,
     traces,
+    webhooks,
 )
 from corral.container import Container, build_container
 from corral.core import secrets as server_secrets
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs,
         providers,
         schedules,
+        webhooks,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

@@ -53,6 +53,8 @@ async def emit(
         created_at=now,
     )
     session.add(message)
+    # Deliveries reference the message, and the unit of work does not order unrelated mappers.
+    await session.flush()
     for endpoint in wanted:
         session.add(
             WebhookDelivery(
