@@ -81,7 +81,7 @@ def _end_user(scope: AppScope, requested: str | None) -> str | None:
 
 
 def _alert(scope: AppScope, decision: Decision, decision_id: str | None) -> None:
-    # Webhooks arrive with the webhooks issue; until then an alert is evidence and a log line.
+    # The `policy.alert` webhook is queued with the evidence; this is the operator's log line.
     for alert in decision.alerts:
         _log.warning(
             "policy.alert",
