@@ -23,6 +23,8 @@ from corral.connections.credentials import associated_data as connection_aad
 from corral.connections.models import Connection
 from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.db import transaction
+from corral.identity.models import User
+from corral.identity.services.mfa import secret_associated_data as totp_aad
 from corral.providers.keys import associated_data as provider_aad
 from corral.providers.models import ApplicationProvider
 
@@ -36,7 +38,8 @@ class EncryptedColumn:
 
     name: str
     id_column: InstrumentedAttribute[str]
-    column: InstrumentedAttribute[str]
+    # Nullable columns (a user without a second factor) hold no ciphertext to move.
+    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
     associated_data: Callable[[Any], bytes]
 
 
@@ -53,6 +56,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         ApplicationProvider.key_ciphertext,
         provider_aad,
     ),
+    EncryptedColumn("users.totp_secret_encrypted", User.id, User.totp_secret_encrypted, totp_aad),
 )
 
 
@@ -81,7 +85,7 @@ async def _reencrypt_column(
             rows = list(
                 await session.scalars(
                     select(model)
-                    .where(target.id_column > after)
+                    .where(target.id_column > after, target.column.is_not(None))
                     .order_by(target.id_column)
                     .limit(batch_rows)
                 )

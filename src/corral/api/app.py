@@ -28,6 +28,7 @@ from corral.api.routes import (
     decisions,
     end_users,
     ingest_settings,
+    mfa,
     ops,
     orgs,
     otlp,
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         ops,
         auth,
+        mfa,
         orgs,
         apps,
         api_keys,

@@ -23,10 +23,18 @@ from corral.core.errors import (
 from corral.core.passwords import PasswordHashing
 from corral.core.request_context import Actor
 from corral.core.settings import AuthSettings
-from corral.identity.models import Invitation, Membership, Organization, User, UserSession
-from corral.identity.services import organizations
+from corral.identity.models import (
+    Membership,
+    MfaChallenge,
+    Organization,
+    User,
+    UserSession,
+)
+from corral.identity.services import invitations, mfa, organizations
 
 CSRF_PURPOSE = "csrf"
+# Distinct from session tokens at a glance; resolvable only by POST /api/auth/mfa/verify.
+MFA_TOKEN_PREFIX = "mfa_"  # noqa: S105 — a prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +112,7 @@ async def register(
     """Sign up: join the inviting organization, or get an organization of one's own."""
     invitation = None
     if invitation_token is not None:
-        invitation = await session.scalar(
-            select(Invitation).where(Invitation.token_digest == token_digest(invitation_token))
-        )
-        if (
-            invitation is None
-            or invitation.accepted_at is not None
-            or invitation.expires_at <= utcnow()
-            or invitation.email != normalize_email(email)
-        ):
-            raise InvalidInput(
-                "the invitation is unknown, used, expired, or for another email",
-                code="invalid_invitation",
-            )
+        invitation = await invitations.usable(session, invitation_token, email)
     elif not deps.auth.allow_signup:
         users = await session.scalar(select(func.count()).select_from(User))
         if users:
@@ -127,17 +123,7 @@ async def register(
     user = await create_user(session, deps, email=email, password=password, name=name, actor=actor)
     user_actor = Actor("user", user.id, actor.request_id, actor.ip_address)
     if invitation is not None:
-        invitation.accepted_at = utcnow()
-        session.add(Membership(org_id=invitation.org_id, user_id=user.id, role=invitation.role))
-        audit.record(
-            session,
-            user_actor,
-            "invitation.accepted",
-            target_type="invitation",
-            target_id=invitation.id,
-            org_id=invitation.org_id,
-            details={"role": invitation.role},
-        )
+        await invitations.consume(session, invitation, user.id, actor=user_actor)
     else:
         label = organization_name or f"{name or user.email}'s organization"
         await organizations.create_organization(session, user, name=label, actor=user_actor)
@@ -176,6 +162,66 @@ class LoginFailed(Unauthenticated):
     code = "invalid_credentials"
 
 
+@dataclass(frozen=True, slots=True)
+class MfaRequired:
+    """The password was right; the sign-in waits for the second factor under `token`."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+
+def _locked_error(user: User, now: datetime) -> CorralError | None:
+    if user.locked_until is None or user.locked_until <= now:
+        return None
+    retry = int((user.locked_until - now).total_seconds()) + 1
+    return Unauthenticated(
+        f"too many failed sign-ins; try again in {retry} seconds",
+        code="account_locked",
+        extra={"retry_after_seconds": retry},
+    )
+
+
+def _count_failure(
+    session: AsyncSession, deps: AccountDeps, user: User, actor: Actor, action: str
+) -> None:
+    """A failed password or second factor: both count towards the same lockout."""
+    audit.record(session, actor, action, target_type="user", target_id=user.id, org_id=None)
+    user.failed_login_count += 1
+    if user.failed_login_count >= deps.auth.login_max_failures:
+        user.locked_until = utcnow() + timedelta(seconds=deps.auth.login_lockout_seconds)
+        user.failed_login_count = 0
+        audit.record(
+            session, actor, "user.locked", target_type="user", target_id=user.id, org_id=None
+        )
+
+
+async def _signed_in(
+    session: AsyncSession,
+    deps: AccountDeps,
+    user: User,
+    *,
+    ip_address: str | None,
+    user_agent: str | None,
+    actor: Actor,
+    details: dict[str, str] | None = None,
+) -> NewSession:
+    user.failed_login_count = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+    new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
+    audit.record(
+        session,
+        Actor("user", user.id, actor.request_id, actor.ip_address),
+        "user.login",
+        target_type="user",
+        target_id=user.id,
+        org_id=None,
+        details=details,
+    )
+    return new
+
+
 async def login(
     session: AsyncSession,
     deps: AccountDeps,
@@ -185,59 +231,89 @@ async def login(
     ip_address: str | None,
     user_agent: str | None,
     actor: Actor,
-) -> NewSession | CorralError:
-    """A new session, or the error to answer with.
+) -> NewSession | MfaRequired | CorralError:
+    """A new session, a pending second factor, or the error to answer with.
 
     Failures are returned rather than raised so that the caller commits the failure count
     (lockout) before answering.
     """
     user = await _find_user(session, email)
-    now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        retry = int((user.locked_until - now).total_seconds()) + 1
-        return Unauthenticated(
-            f"too many failed sign-ins; try again in {retry} seconds",
-            code="account_locked",
-            extra={"retry_after_seconds": retry},
-        )
+    if user is not None and (locked := _locked_error(user, utcnow())) is not None:
+        return locked
     if user is None or not deps.passwords.verify(user.password_hash, password):
         if user is not None:
-            audit.record(
-                session,
-                actor,
-                "user.login_failed",
-                target_type="user",
-                target_id=user.id,
-                org_id=None,
-            )
-            user.failed_login_count += 1
-            if user.failed_login_count >= deps.auth.login_max_failures:
-                user.locked_until = now + timedelta(seconds=deps.auth.login_lockout_seconds)
-                user.failed_login_count = 0
-                audit.record(
-                    session,
-                    actor,
-                    "user.locked",
-                    target_type="user",
-                    target_id=user.id,
-                    org_id=None,
-                )
+            _count_failure(session, deps, user, actor, "user.login_failed")
         return LoginFailed("email or password is wrong")
     if deps.passwords.needs_rehash(user.password_hash):
         user.password_hash = deps.passwords.hash(password)
-    user.failed_login_count = 0
-    user.locked_until = None
-    user.last_login_at = now
-    new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
-    audit.record(
-        session,
-        Actor("user", user.id, actor.request_id, actor.ip_address),
-        "user.login",
-        target_type="user",
-        target_id=user.id,
-        org_id=None,
+    if user.mfa_enabled:
+        # The failure count is not reset here: a known password must not buy fresh guesses
+        # at the second factor.
+        token = MFA_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = utcnow() + timedelta(seconds=deps.auth.mfa_challenge_ttl_seconds)
+        session.add(
+            MfaChallenge(user_id=user.id, token_digest=token_digest(token), expires_at=expires_at)
+        )
+        audit.record(
+            session,
+            actor,
+            "user.login_mfa_pending",
+            target_type="user",
+            target_id=user.id,
+            org_id=None,
+        )
+        return MfaRequired(user, token, expires_at)
+    return await _signed_in(
+        session, deps, user, ip_address=ip_address, user_agent=user_agent, actor=actor
     )
-    return new
+
+
+async def complete_mfa_login(
+    session: AsyncSession,
+    deps: AccountDeps,
+    mfa_deps: mfa.MfaDeps,
+    *,
+    mfa_token: str,
+    code: str,
+    ip_address: str | None,
+    user_agent: str | None,
+    actor: Actor,
+) -> NewSession | CorralError:
+    """The session of a sign-in that waited for its second factor (TOTP or backup code)."""
+    row = (
+        await session.execute(
+            select(MfaChallenge, User)
+            .join(User, User.id == MfaChallenge.user_id)
+            .where(MfaChallenge.token_digest == token_digest(mfa_token))
+        )
+    ).first()
+    now = utcnow()
+    if row is None or row[0].expires_at <= now or not row[1].mfa_enabled:
+        return Unauthenticated(
+            "the sign-in expired or is unknown; sign in again", code="invalid_mfa_token"
+        )
+    challenge, user = row[0], row[1]
+    if (locked := _locked_error(user, now)) is not None:
+        await session.delete(challenge)
+        return locked
+    method = "totp"
+    if not await mfa.accept_totp(session, mfa_deps, user, code):
+        method = "backup_code"
+        if not await mfa.use_backup_code(session, mfa_deps, user, code):
+            _count_failure(session, deps, user, actor, "user.mfa_failed")
+            if user.locked_until is not None:
+                await session.delete(challenge)
+            return Unauthenticated("the code is wrong or was already used", code="invalid_mfa_code")
+    await session.delete(challenge)
+    return await _signed_in(
+        session,
+        deps,
+        user,
+        ip_address=ip_address,
+        user_agent=user_agent,
+        actor=actor,
+        details={"second_factor": method},
+    )
 
 
 async def logout(session: AsyncSession, session_id: str, *, actor: Actor) -> None:
@@ -289,8 +365,10 @@ async def reset_password(
     user.failed_login_count = 0
     user.locked_until = None
     if disable_mfa:
-        user.mfa_enabled = False
-        user.totp_secret_encrypted = None
+        await mfa.clear(session, user)
+        audit.record(
+            session, actor, "user.mfa_disabled", target_type="user", target_id=user.id, org_id=None
+        )
     await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     audit.record(
         session,
