@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from tests.local_http import certificates_for
 
 SMTP_USER = "corral-mailer"
-SMTP_PASSWORD = "smtp-test-password"  # noqa: S105 — the throwaway server's login
+SMTP_PASSWORD = "smtp-test-password"
 # Long enough for a message to cross two threads on a loaded 2-core CI box; an event, not a sleep.
 RECEIVE_TIMEOUT_SECONDS = 30.0
 _TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
@@ -43,7 +43,7 @@ class ReceivedMail:
     def part(self, subtype: Literal["plain", "html"]) -> str:
         body = self.message.get_body(preferencelist=(subtype,))
         assert body is not None, self.message
-        content: str = body.get_content()  # type: ignore[attr-defined]
+        content: str = body.get_content()
         return content
 
     @property

@@ -53,7 +53,8 @@ async def test_new_user_registers_with_the_emailed_link(
     assert (created["email_sent"], created["token"], created["accept_url"]) == (True, None, None)
     mail = await smtp.next_message()
     assert mail.rcpt_tos == ["bob@example.com"]
-    assert mail.encrypted and mail.authenticated_as == "corral-mailer"
+    assert mail.encrypted
+    assert mail.authenticated_as == "corral-mailer"
     assert mail.message["Subject"] == "You are invited to Acme on Corral"
     plain = mail.part("plain")
     assert "owner@example.com invited you" in plain
@@ -212,5 +213,6 @@ async def test_without_smtp_the_admin_gets_the_link(unmailed_owner: ApiClient) -
     created = await _invite(unmailed_owner, "ivy@example.com")
     assert created["email_sent"] is False
     token = created["token"]
-    assert isinstance(token, str) and token.startswith("inv_")
+    assert isinstance(token, str)
+    assert token.startswith("inv_")
     assert created["accept_url"] == f"http://localhost:9000/invitations/accept?token={token}"

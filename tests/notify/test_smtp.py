@@ -66,9 +66,7 @@ async def test_server_certificate_from_an_unknown_ca_is_refused(tmp_path: Path) 
 
 async def test_wrong_login_is_a_delivery_failure(tmp_path: Path) -> None:
     with smtp_server(tmp_path, tls="starttls") as server:
-        mailer = SmtpMailer(
-            SmtpSettings.model_validate({**server.settings(), "password": "wrong"})
-        )
+        mailer = SmtpMailer(SmtpSettings.model_validate({**server.settings(), "password": "wrong"}))
         with pytest.raises(EmailDeliveryFailed):
             await mailer.send(_reset_email())
         assert server.pending() == 0
