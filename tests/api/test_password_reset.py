@@ -148,6 +148,6 @@ async def test_without_smtp_reset_by_email_says_it_is_unavailable(
         response = await anonymous.post(
             "/api/auth/password-reset", json={"email": "owner@example.com"}
         )
-    assert response.status_code == 503
+    assert response.status_code == 403
     assert response.json()["code"] == "email_not_configured"
     assert "corral admin reset-password" in response.json()["detail"]

@@ -19,10 +19,10 @@ from corral.api.deps import (
     log_fields,
     request_id,
 )
-from corral.api.openapi import ERRORS, problem_response
+from corral.api.openapi import ERRORS
 from corral.container import Container
 from corral.core.db import transaction
-from corral.core.errors import CorralError, PermissionDenied, RateLimited, Unavailable
+from corral.core.errors import CorralError, PermissionDenied, RateLimited
 from corral.core.request_context import Actor
 from corral.identity.schemas import (
     ApiKeyRead,
@@ -215,7 +215,6 @@ async def _issue_password_reset(container: Container, email: str, actor: Actor) 
     "/api/auth/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PasswordResetAccepted,
-    responses={503: problem_response("This server sends no email (SMTP is not configured).")},
 )
 async def request_password_reset(
     body: PasswordResetRequest,
@@ -228,7 +227,8 @@ async def request_password_reset(
     Limited per client address (429) and, silently, per address asked about.
     """
     if not container.email.configured:
-        raise Unavailable(
+        # Like closed sign-up: a feature this server does not offer (403), not an outage.
+        raise PermissionDenied(
             "password reset by email is unavailable: this server sends no email "
             "(CORRAL_SMTP_* is not configured); an administrator can run "
             "`corral admin reset-password`",
