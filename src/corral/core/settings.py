@@ -163,6 +163,16 @@ class SmtpSettings(BaseSettings):
         """Whether email can be sent: a host and a sender, with a complete login if any."""
         return self.host is not None and not self.missing_for_complete_config()
 
+    @property
+    def password_in_clear(self) -> bool:
+        """A login over an unencrypted connection to a host other than loopback."""
+        return (
+            self.tls == "none"
+            and self.password is not None
+            and self.host is not None
+            and not _is_loopback(self.host)
+        )
+
     def missing_for_complete_config(self) -> list[str]:
         """Names of the settings still needed once any SMTP setting is given."""
         given = [self.host, self.username, self.password, self.from_address]
