@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ from corral.identity.models import (
     Membership,
     MfaChallenge,
     Organization,
+    PasswordResetToken,
     User,
     UserSession,
 )
@@ -394,5 +395,16 @@ async def memberships_of(session: AsyncSession, user_id: str) -> list[tuple[str,
 
 
 async def purge_expired_sessions(session: AsyncSession) -> int:
-    result = await session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
-    return int(getattr(result, "rowcount", 0) or 0)
+    """Delete expired sessions, expired MFA sign-ins, and spent or expired reset links."""
+    now = utcnow()
+    removed = 0
+    for query in (
+        delete(UserSession).where(UserSession.expires_at <= now),
+        delete(MfaChallenge).where(MfaChallenge.expires_at <= now),
+        delete(PasswordResetToken).where(
+            or_(PasswordResetToken.expires_at <= now, PasswordResetToken.used_at.is_not(None))
+        ),
+    ):
+        result = await session.execute(query)
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed
