@@ -240,3 +240,34 @@ async def test_the_secret_is_sealed_at_rest_and_audited_without_it(
         )
     assert [e.action for e in events] == ["user.mfa_enrollment_started", "user.mfa_enrolled"]
     assert all(enrolled["secret"] not in repr(e.details) for e in events)
+
+
+async def test_a_session_cannot_guess_the_password_through_disable(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    authenticator, _ = await _enable(owner)
+    for number in range(MAX_FAILURES):
+        guess = await owner.post("/api/auth/mfa/disable", json={"password": f"guess {number}"})
+        assert guess.status_code == 422
+    # Locked: the right password is refused too, and so is signing in.
+    right = await owner.post("/api/auth/mfa/disable", json={"password": PASSWORD})
+    assert right.status_code == 401
+    assert right.json()["code"] == "account_locked"
+    renew = await owner.post("/api/auth/mfa/backup-codes", json={"code": authenticator.code(1)})
+    assert renew.json()["code"] == "account_locked"
+    async with asgi_client(app) as laptop:
+        login = await laptop.post(
+            "/api/auth/login", json={"email": owner.email, "password": PASSWORD}
+        )
+        assert login.json()["code"] == "account_locked"
+    assert (await owner.get("/api/auth/mfa")).json()["enabled"] is True
+
+
+async def test_an_unconfirmed_enrollment_is_cancelled_without_proof(owner: ApiClient) -> None:
+    assert (await owner.post("/api/auth/mfa/enroll")).status_code == 200
+    cancelled = await owner.post("/api/auth/mfa/disable", json={})
+    assert cancelled.status_code == 204
+    assert (await owner.get("/api/auth/mfa")).json()["pending_enrollment"] is False
+    again = await owner.post("/api/auth/mfa/disable", json={})
+    assert again.status_code == 409
+    assert again.json()["code"] == "mfa_not_enabled"

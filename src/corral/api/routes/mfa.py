@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from corral.api.deps import CallerDep, ContainerDep, SessionDep, client_address, request_id
+from corral.api.deps import (
+    CallerDep,
+    ContainerDep,
+    SessionDep,
+    client_address,
+    current_caller,
+    request_id,
+)
 from corral.api.openapi import ERRORS
 from corral.api.routes.auth import signed_in
 from corral.core.db import transaction
@@ -71,30 +78,49 @@ async def confirm(
 
 
 @router.post("/api/auth/mfa/disable", status_code=status.HTTP_204_NO_CONTENT)
-async def disable(
-    body: MfaDisable, caller: CallerDep, container: ContainerDep, session: SessionDep
-) -> None:
-    """Turn two-factor authentication off, proven by the password or a current code."""
-    await mfa.disable(
-        session,
-        container.mfa,
-        container.accounts.passwords,
-        _user(caller),
-        password=body.password,
-        code=body.code,
-        actor=caller.actor,
-    )
+async def disable(body: MfaDisable, request: Request, container: ContainerDep) -> None:
+    """Turn two-factor authentication off, proven by the password or a current code.
+
+    A wrong proof counts towards the account's lockout.
+    """
+    # Its own transaction: a failed proof must still commit the failure count.
+    async with transaction(container.sessions) as session:
+        caller = await current_caller(request, session, container)
+        outcome = await mfa.disable(
+            session,
+            container.mfa,
+            container.accounts.passwords,
+            container.settings.auth,
+            _user(caller),
+            password=body.password,
+            code=body.code,
+            actor=caller.actor,
+        )
+    if outcome is not None:
+        raise outcome
 
 
 @router.post("/api/auth/mfa/backup-codes", response_model=BackupCodes)
 async def regenerate_backup_codes(
-    body: MfaCode, caller: CallerDep, container: ContainerDep, session: SessionDep
+    body: MfaCode, request: Request, container: ContainerDep
 ) -> BackupCodes:
-    """Replace the backup codes (proven by a current TOTP code); the new ones are shown once."""
-    codes = await mfa.regenerate_backup_codes(
-        session, container.mfa, _user(caller), code=body.code, actor=caller.actor
-    )
-    return BackupCodes(backup_codes=codes)
+    """Replace the backup codes (proven by a current TOTP code); the new ones are shown once.
+
+    A wrong code counts towards the account's lockout.
+    """
+    async with transaction(container.sessions) as session:
+        caller = await current_caller(request, session, container)
+        outcome = await mfa.regenerate_backup_codes(
+            session,
+            container.mfa,
+            container.settings.auth,
+            _user(caller),
+            code=body.code,
+            actor=caller.actor,
+        )
+    if isinstance(outcome, CorralError):
+        raise outcome
+    return BackupCodes(backup_codes=outcome)
 
 
 @router.post("/api/auth/mfa/verify", response_model=SessionCreated)

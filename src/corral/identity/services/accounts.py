@@ -31,7 +31,7 @@ from corral.identity.models import (
     User,
     UserSession,
 )
-from corral.identity.services import invitations, mfa, organizations
+from corral.identity.services import invitations, lockout, mfa, organizations
 
 CSRF_PURPOSE = "csrf"
 # Distinct from session tokens at a glance; resolvable only by POST /api/auth/mfa/verify.
@@ -172,31 +172,6 @@ class MfaRequired:
     expires_at: datetime
 
 
-def _locked_error(user: User, now: datetime) -> CorralError | None:
-    if user.locked_until is None or user.locked_until <= now:
-        return None
-    retry = int((user.locked_until - now).total_seconds()) + 1
-    return Unauthenticated(
-        f"too many failed sign-ins; try again in {retry} seconds",
-        code="account_locked",
-        extra={"retry_after_seconds": retry},
-    )
-
-
-def _count_failure(
-    session: AsyncSession, deps: AccountDeps, user: User, actor: Actor, action: str
-) -> None:
-    """A failed password or second factor: both count towards the same lockout."""
-    audit.record(session, actor, action, target_type="user", target_id=user.id, org_id=None)
-    user.failed_login_count += 1
-    if user.failed_login_count >= deps.auth.login_max_failures:
-        user.locked_until = utcnow() + timedelta(seconds=deps.auth.login_lockout_seconds)
-        user.failed_login_count = 0
-        audit.record(
-            session, actor, "user.locked", target_type="user", target_id=user.id, org_id=None
-        )
-
-
 async def _signed_in(
     session: AsyncSession,
     deps: AccountDeps,
@@ -239,11 +214,11 @@ async def login(
     (lockout) before answering.
     """
     user = await _find_user(session, email)
-    if user is not None and (locked := _locked_error(user, utcnow())) is not None:
+    if user is not None and (locked := lockout.locked_error(user, utcnow())) is not None:
         return locked
     if user is None or not deps.passwords.verify(user.password_hash, password):
         if user is not None:
-            _count_failure(session, deps, user, actor, "user.login_failed")
+            lockout.count_failure(session, deps.auth, user, actor, "user.login_failed")
         return LoginFailed("email or password is wrong")
     if deps.passwords.needs_rehash(user.password_hash):
         user.password_hash = deps.passwords.hash(password)
@@ -294,14 +269,14 @@ async def complete_mfa_login(
             "the sign-in expired or is unknown; sign in again", code="invalid_mfa_token"
         )
     challenge, user = row[0], row[1]
-    if (locked := _locked_error(user, now)) is not None:
+    if (locked := lockout.locked_error(user, now)) is not None:
         await session.delete(challenge)
         return locked
     method = "totp"
     if not await mfa.accept_totp(session, mfa_deps, user, code):
         method = "backup_code"
         if not await mfa.use_backup_code(session, mfa_deps, user, code):
-            _count_failure(session, deps, user, actor, "user.mfa_failed")
+            lockout.count_failure(session, deps.auth, user, actor, "user.mfa_failed")
             if user.locked_until is not None:
                 await session.delete(challenge)
             return Unauthenticated("the code is wrong or was already used", code="invalid_mfa_code")

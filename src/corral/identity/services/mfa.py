@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from corral.audit import service as audit
 from corral.core.clock import utcnow
 from corral.core.crypto import EncryptionKeyring
-from corral.core.errors import Conflict, InvalidInput
+from corral.core.errors import Conflict, CorralError, InvalidInput
 from corral.core.passwords import PasswordHashing
 from corral.core.request_context import Actor
+from corral.core.settings import AuthSettings
 from corral.identity.models import MfaBackupCode, MfaChallenge, User
+from corral.identity.services import lockout
 
 ISSUER = "Corral"
 BACKUP_CODE_COUNT = 10
@@ -182,39 +184,65 @@ async def disable(
     session: AsyncSession,
     deps: MfaDeps,
     passwords: PasswordHashing,
+    auth: AuthSettings,
     user: User,
     *,
     password: str | None,
     code: str | None,
     actor: Actor,
-) -> None:
-    """Turn the second factor off, proven by the password or a current (or backup) code."""
-    if not user.mfa_enabled and user.totp_secret_encrypted is None:
-        raise Conflict("two-factor authentication is off", code="mfa_not_enabled")
+) -> CorralError | None:
+    """Turn the second factor off, proven by the password or a current (or backup) code.
+
+    Failed proofs count towards the account's lockout (a stolen session must not become a
+    password oracle), so they are returned rather than raised: the caller commits the count.
+    An enrollment never confirmed is dropped without proof: it protects nothing yet.
+    """
+    if not user.mfa_enabled:
+        if user.totp_secret_encrypted is None:
+            raise Conflict("two-factor authentication is off", code="mfa_not_enabled")
+        await clear(session, user)
+        _audit(session, actor, "user.mfa_enrollment_cancelled", user)
+        return None
+    if (locked := lockout.locked_error(user, utcnow())) is not None:
+        return locked
     proven = (password is not None and passwords.verify(user.password_hash, password)) or (
         code is not None
         and (
             await accept_totp(session, deps, user, code)
-            or (user.mfa_enabled and await use_backup_code(session, deps, user, code))
+            or await use_backup_code(session, deps, user, code)
         )
     )
     if not proven:
-        raise InvalidInput(
+        lockout.count_failure(session, auth, user, actor, "user.reauthentication_failed")
+        return InvalidInput(
             "the password or code is wrong (a code may be used once)",
             code="reauthentication_failed",
         )
     await clear(session, user)
     _audit(session, actor, "user.mfa_disabled", user)
+    return None
 
 
 async def regenerate_backup_codes(
-    session: AsyncSession, deps: MfaDeps, user: User, *, code: str, actor: Actor
-) -> list[str]:
-    """New backup codes (the old ones stop working), proven by a current TOTP code."""
+    session: AsyncSession,
+    deps: MfaDeps,
+    auth: AuthSettings,
+    user: User,
+    *,
+    code: str,
+    actor: Actor,
+) -> list[str] | CorralError:
+    """New backup codes (the old ones stop working), proven by a current TOTP code.
+
+    Like `disable`, a wrong code counts towards lockout and is returned, not raised.
+    """
     if not user.mfa_enabled:
         raise Conflict("two-factor authentication is off", code="mfa_not_enabled")
+    if (locked := lockout.locked_error(user, utcnow())) is not None:
+        return locked
     if not await accept_totp(session, deps, user, code):
-        raise InvalidInput("the code is wrong or was already used", code="invalid_mfa_code")
+        lockout.count_failure(session, auth, user, actor, "user.reauthentication_failed")
+        return InvalidInput("the code is wrong or was already used", code="invalid_mfa_code")
     codes = await _replace_backup_codes(session, deps, user)
     _audit(session, actor, "user.mfa_backup_codes_regenerated", user)
     return codes
