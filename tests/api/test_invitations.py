@@ -216,3 +216,21 @@ async def test_without_smtp_the_admin_gets_the_link(unmailed_owner: ApiClient) -
     assert isinstance(token, str)
     assert token.startswith("inv_")
     assert created["accept_url"] == f"http://localhost:9000/invitations/accept?token={token}"
+
+
+async def test_a_failed_delivery_gives_the_admin_the_link(
+    tmp_path: Path, database_url: str
+) -> None:
+    with smtp_server(tmp_path, tls="starttls") as server:
+        smtp = server.settings()
+    # The server is gone: delivery fails, the invitation stands and the admin gets the link.
+    app = create_app(make_settings(tmp_path, database_url, smtp=smtp))
+    async with app.router.lifespan_context(app), asgi_client(app) as owner:
+        await owner.register("owner@example.com", org="Acme")
+        created = await _invite(owner, "jo@example.com")
+        assert created["email_sent"] is False
+        token = created["token"]
+        assert isinstance(token, str)
+        async with asgi_client(app) as jo:
+            await jo.register("jo@example.com", invitation_token=token)
+            assert (await jo.get("/api/orgs")).json()[0]["id"] == owner.org_id

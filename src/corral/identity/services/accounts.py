@@ -323,6 +323,8 @@ async def change_password(
     if keep_session_id is not None:
         query = query.where(UserSession.id != keep_session_id)
     await session.execute(query)
+    # A sign-in that proved the old password must not finish with its second factor.
+    await session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
     audit.record(
         session, actor, "user.password_changed", target_type="user", target_id=user.id, org_id=None
     )
@@ -346,6 +348,7 @@ async def reset_password(
             session, actor, "user.mfa_disabled", target_type="user", target_id=user.id, org_id=None
         )
     await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
     audit.record(
         session,
         actor,
