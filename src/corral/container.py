@@ -118,7 +118,6 @@ def build_container(settings: Settings) -> Container:
         else None
     )
     signer = Signer(secrets_.signing_keys)
-    keyring = EncryptionKeyring(secrets_.encryption_keys)
     auth = settings.auth
     passwords = PasswordHashing(
         secrets_.password_pepper,
@@ -175,6 +174,7 @@ def build_container(settings: Settings) -> Container:
         hash_secret=secrets_.signing_keys[0],
         ttl_seconds=telemetry.ingest_settings_cache_seconds,
     )
+    keyring = EncryptionKeyring(secrets_.encryption_keys)
     specs = build_loop_specs(
         engine,
         sessions,

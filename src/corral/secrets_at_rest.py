@@ -38,8 +38,7 @@ class EncryptedColumn:
 
     name: str
     id_column: InstrumentedAttribute[str]
-    # Nullable columns (a user without a second factor) hold no ciphertext to move.
-    column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
+    column: InstrumentedAttribute[str]
     associated_data: Callable[[Any], bytes]
 
 
@@ -56,7 +55,13 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         ApplicationProvider.key_ciphertext,
         provider_aad,
     ),
-    EncryptedColumn("users.totp_secret_encrypted", User.id, User.totp_secret_encrypted, totp_aad),
+    # Set only for users with a second factor; rows without one are skipped.
+    EncryptedColumn(
+        "users.totp_secret_encrypted",
+        User.id,
+        User.totp_secret_encrypted,  # type: ignore[arg-type]
+        totp_aad,
+    ),
 )
 
 
@@ -85,15 +90,15 @@ async def _reencrypt_column(
             rows = list(
                 await session.scalars(
                     select(model)
-                    .where(target.id_column > after, target.column.is_not(None))
+                    .where(target.id_column > after)
                     .order_by(target.id_column)
                     .limit(batch_rows)
                 )
             )
             for row in rows:
                 report.examined += 1
-                old: str = getattr(row, target.column.key)
-                if keyring.kid_of(old) == keyring.active_kid:
+                old: str | None = getattr(row, target.column.key)
+                if old is None or keyring.kid_of(old) == keyring.active_kid:
                     report.already_current += 1
                     continue
                 aad = target.associated_data(row)
