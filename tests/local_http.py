@@ -142,6 +142,8 @@ class TestCertificates:
 
     server_context: ssl.SSLContext
     client_context: ssl.SSLContext
+    # The CA in PEM, for clients configured with a CA file (CORRAL_SMTP_CA_FILE).
+    ca_pem: str
 
 
 def certificates_for(hostname: str, directory: Path) -> TestCertificates:
@@ -204,10 +206,9 @@ def certificates_for(hostname: str, directory: Path) -> TestCertificates:
     )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_path, key_path)
-    client_context = ssl.create_default_context(
-        cadata=ca_cert.public_bytes(serialization.Encoding.PEM).decode()
-    )
-    return TestCertificates(server_context, client_context)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+    client_context = ssl.create_default_context(cadata=ca_pem)
+    return TestCertificates(server_context, client_context, ca_pem)
 
 
 def network(address: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -29,7 +29,9 @@ from corral.governance.policy_sets import PolicySetCache
 from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
+from corral.identity.services.mfa import MfaDeps
 from corral.loops import build_loop_specs
+from corral.notify.sender import EmailSender, build_email_sender
 from corral.runs.gates import RunGates
 from corral.runs.signals import RunSignals
 from corral.telemetry.cost import PriceCatalog, default_catalog
@@ -79,12 +81,17 @@ class Container:
     run_gates: RunGates
     run_signals: RunSignals
     webhook_sender: WebhookSender
+    email: EmailSender
+    mfa: MfaDeps
+    # Password-reset requests, per client address and per account (hourly buckets).
+    password_reset_limiter: RateLimiter
 
     async def aclose(self) -> None:
         await self.ingest.stop()
         await self.loops.stop()
         await self.webhook_sender.aclose()
         await self.key_usage.drain()
+        await self.email.drain()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
         if self.redis is not None:
@@ -234,7 +241,21 @@ def build_container(settings: Settings) -> Container:
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
         webhook_sender=webhook_sender,
+        email=build_email_sender(settings.smtp, production=settings.is_production),
+        mfa=MfaDeps(
+            keyring=keyring,
+            code_key=secrets_.password_pepper,
+        ),
+        password_reset_limiter=_hourly(
+            redis, settings.auth.password_reset_per_hour, "corral:pwreset:"
+        ),
     )
+
+
+def _hourly(redis: redis_asyncio.Redis | None, count: int, prefix: str) -> RateLimiter:
+    if redis is not None:
+        return RedisRateLimiter(redis, rate_per_second=count / 3600, burst=count, key_prefix=prefix)
+    return MemoryRateLimiter(rate_per_second=count / 3600, burst=count)
 
 
 def _run_gates(settings: Settings, redis: redis_asyncio.Redis | None) -> RunGates:

@@ -23,6 +23,8 @@ from corral.connections.credentials import associated_data as connection_aad
 from corral.connections.models import Connection
 from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.db import transaction
+from corral.identity.models import User
+from corral.identity.services.mfa import secret_associated_data as totp_aad
 from corral.providers.keys import associated_data as provider_aad
 from corral.providers.models import ApplicationProvider
 from corral.webhooks.models import WebhookEndpoint
@@ -67,6 +69,13 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         WebhookEndpoint.id,
         WebhookEndpoint.previous_secret_ciphertext,  # type: ignore[arg-type]
         webhook_aad,
+    ),
+    # Set only for users with a second factor; rows without one are skipped.
+    EncryptedColumn(
+        "users.totp_secret_encrypted",
+        User.id,
+        User.totp_secret_encrypted,  # type: ignore[arg-type]
+        totp_aad,
     ),
 )
 

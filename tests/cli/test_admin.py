@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from fastapi import FastAPI
+from pyotp import TOTP
 from sqlalchemy import select, update
 
 from corral.audit.models import AuditEvent
-from corral.identity.models import User
+from corral.identity.models import MfaBackupCode, User
 from tests.cli.support import cli, find_id, shown_once, with_app
 from tests.clients import PASSWORD, asgi_client
 
@@ -139,3 +140,42 @@ def test_create_user_refuses_duplicates_and_weak_passwords(db_env: Path) -> None
     assert [u["email"] for u in json.loads(cli("admin list-users --json").stdout)] == [
         "dup@example.com"
     ]
+
+
+def test_reset_password_disable_mfa_lets_a_locked_out_user_back_in(
+    db_env: Path, database_url: str
+) -> None:
+    """A user who lost their authenticator: the operator turns the second factor off offline."""
+    _create("hopper@example.com", "--org Navy --password-stdin")
+
+    async def enable_mfa(app: FastAPI) -> None:
+        async with asgi_client(app) as c:
+            assert (await c.login("hopper@example.com")).status_code == 200
+            secret = (await c.post("/api/auth/mfa/enroll")).json()["secret"]
+            confirmed = await c.post("/api/auth/mfa/confirm", json={"code": TOTP(secret).now()})
+            assert confirmed.status_code == 200
+            pending = await c.post(
+                "/api/auth/login", json={"email": "hopper@example.com", "password": PASSWORD}
+            )
+            assert pending.status_code == 202
+
+    with_app(db_env, database_url, enable_mfa)
+    temporary = shown_once(
+        cli("admin reset-password --email hopper@example.com --disable-mfa").stdout
+    )
+
+    async def sign_in(app: FastAPI) -> None:
+        async with asgi_client(app) as c:
+            response = await c.login("hopper@example.com", temporary)
+            assert response.status_code == 200, response.text
+            assert response.json()["user"]["mfa_enabled"] is False
+        async with app.state.container.sessions() as session:
+            assert list(await session.scalars(select(MfaBackupCode))) == []
+            actions = list(
+                await session.scalars(
+                    select(AuditEvent.action).where(AuditEvent.action == "user.mfa_disabled")
+                )
+            )
+        assert actions == ["user.mfa_disabled"]
+
+    with_app(db_env, database_url, sign_in)

@@ -15,6 +15,8 @@ from sqlalchemy import select, update
 from corral.api.app import create_app
 from corral.connections import credentials
 from corral.connections.models import Connection
+from corral.identity.models import User
+from corral.identity.services.mfa import secret_associated_data
 from tests.cli.support import cli, with_app
 from tests.clients import asgi_client
 from tests.conftest import make_settings
@@ -23,8 +25,11 @@ NEW_KEY = "k2:" + base64.b64encode(b"\x07" * 32).decode()
 
 
 async def _seed(app: FastAPI) -> list[str]:
-    async with asgi_client(app) as c:
+    async with asgi_client(app) as c, asgi_client(app) as without_mfa:
         await c.register("ops@example.com", org="Ops")
+        # A TOTP secret, sealed from enrollment on; a user without one is skipped.
+        assert (await c.post("/api/auth/mfa/enroll")).status_code == 200
+        await without_mfa.register("dev@example.com", org="Dev")
         ids = []
         for number in range(3):
             response = await c.post(
@@ -58,26 +63,36 @@ def test_reencrypt_moves_every_secret_to_the_new_key(
     monkeypatch.setenv("CORRAL_ENCRYPTION_KEYS", f"{NEW_KEY},{old_keys}")
 
     report = json.loads(cli("admin reencrypt --json").stdout)
-    assert report[0] == {
-        "column": "connections.secret_ciphertext",
+    by_column = {entry.pop("column"): entry for entry in report}
+    done = {"changed_meanwhile": 0, "failed": 0, "failed_ids": []}
+    assert by_column["connections.secret_ciphertext"] == {
         "examined": 3,
         "reencrypted": 3,
         "already_current": 0,
-        "changed_meanwhile": 0,
-        "failed": 0,
-        "failed_ids": [],
+        **done,
     }
-    columns = [entry["column"] for entry in report]
-    assert "model_providers.key_ciphertext" in columns
-    assert "webhook_endpoints.secret_ciphertext" in columns
-    assert all(entry["examined"] == 0 for entry in report[1:]), "only connections were stored"
+    assert by_column["users.totp_secret_encrypted"] == {
+        "examined": 2,
+        "reencrypted": 1,
+        "already_current": 1,
+        **done,
+    }
+    for column in (
+        "model_providers.key_ciphertext",
+        "webhook_endpoints.secret_ciphertext",
+        "webhook_endpoints.previous_secret_ciphertext",
+    ):
+        assert by_column[column]["examined"] == 0, column
     again = json.loads(cli("admin reencrypt --json").stdout)
     assert (again[0]["reencrypted"], again[0]["already_current"]) == (0, 3)
+    [totp_again] = [e for e in again if e["column"] == "users.totp_secret_encrypted"]
+    assert (totp_again["reencrypted"], totp_again["already_current"]) == (0, 2)
 
     # Only the new key is needed now.
     stored = asyncio.run(_read_with_only(NEW_KEY, db_env, database_url))
     assert len(ids) == 3
     assert stored == [("k2", {"token": f"token-{n}"}) for n in range(3)]
+    assert asyncio.run(_totp_secrets_open_with_only(NEW_KEY, db_env, database_url)) == 1
 
 
 def test_a_secret_no_key_opens_is_reported(
@@ -104,6 +119,20 @@ async def _corrupt(app: FastAPI, connection_id: str) -> None:
             .where(Connection.id == connection_id)
             .values(secret_ciphertext=other.secret_ciphertext)
         )
+
+
+async def _totp_secrets_open_with_only(key: str, data_dir: Path, database_url: str) -> int:
+    app = create_app(make_settings(data_dir, database_url, security={"encryption_keys": key}))
+    async with app.router.lifespan_context(app):
+        keyring = app.state.container.keyring
+        async with app.state.container.sessions() as session:
+            sealed = list(
+                await session.scalars(select(User).where(User.totp_secret_encrypted.is_not(None)))
+            )
+            for user in sealed:
+                assert user.totp_secret_encrypted is not None
+                keyring.decrypt(user.totp_secret_encrypted, secret_associated_data(user))
+            return len(sealed)
 
 
 async def _read_with_only(

@@ -258,6 +258,20 @@ UNSAFE: list[tuple[str, dict[str, Any], str, str]] = [
         "CORRAL_SMTP_USERNAME",
         "also set",
     ),
+    (
+        "smtp login without tls",
+        {
+            "smtp": {
+                "host": "smtp.example.com",
+                "from_address": "c@example.com",
+                "username": "corral",
+                "password": "pw",
+                "tls": "none",
+            }
+        },
+        "CORRAL_SMTP_TLS",
+        "use starttls or tls",
+    ),
     ("dev seeding", {"auth": {"seed_dev": True}}, "CORRAL_SEED_DEV", "must be false"),
 ]
 

@@ -28,6 +28,7 @@ from corral.api.routes import (
     decisions,
     end_users,
     ingest_settings,
+    mfa,
     ops,
     orgs,
     otlp,
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         ops,
         auth,
+        mfa,
         orgs,
         apps,
         api_keys,

@@ -224,6 +224,11 @@ def boot_problems(settings: Settings) -> list[str]:
             + ", ".join(missing_smtp)
             + " (or unset every CORRAL_SMTP_* setting)"
         )
+    if settings.smtp.password_in_clear:
+        problems.append(
+            "CORRAL_SMTP_TLS=none would send CORRAL_SMTP_PASSWORD unencrypted to "
+            f"{settings.smtp.host!r}: use starttls or tls (plain SMTP only to a loopback relay)"
+        )
     if settings.auth.seed_dev:
         problems.append(
             "CORRAL_SEED_DEV must be false in production (it seeds a publicly known key)"

@@ -98,6 +98,24 @@ class AuthSettings(BaseSettings):
         description="The API key seeded by CORRAL_SEED_DEV.",
     )
     dev_owner_email: str = Field("dev@corral.local", description="Owner seeded by SEED_DEV.")
+    password_reset_ttl_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, description="Lifetime of a password-reset link."
+    )
+    password_reset_per_hour: int = Field(
+        10,
+        ge=1,
+        description="Password-reset requests accepted per client address per hour (and "
+        "emails sent per account per hour); beyond, 429 per address, silence per account.",
+    )
+    invitation_ttl_seconds: int = Field(
+        7 * 86400, ge=3600, le=90 * 86400, description="Lifetime of an invitation link."
+    )
+    mfa_challenge_ttl_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="How long the token of a sign-in waiting for its second factor lasts.",
+    )
 
 
 class RateLimitSettings(BaseSettings):
@@ -115,15 +133,45 @@ class LogSettings(BaseSettings):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
+SmtpTls = Literal["none", "starttls", "tls"]
+
+
 class SmtpSettings(BaseSettings):
+    """Outgoing email. All or none: a partial set refuses production and warns in development."""
+
     model_config = _section("CORRAL_SMTP_")
 
     host: str | None = Field(None, description="SMTP server; leave unset to disable email.")
-    port: int = Field(587, description="SMTP port.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port (587 starttls, 465 tls).")
     username: str | None = Field(None, description="SMTP user.")
     password: SecretStr | None = Field(None, description="SMTP password.")
     from_address: str | None = Field(None, description="Sender address of outgoing mail.")
-    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    tls: SmtpTls = Field(
+        "starttls",
+        description="`starttls` (upgrade a plain connection, port 587), `tls` (TLS from the "
+        "first byte, port 465) or `none` (plain text: local relays only).",
+    )
+    ca_file: Path | None = Field(
+        None, description="PEM file of the CA(s) to verify the SMTP server with (default: system)."
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait for the SMTP server at each step."
+    )
+
+    @property
+    def configured(self) -> bool:
+        """Whether email can be sent: a host and a sender, with a complete login if any."""
+        return self.host is not None and not self.missing_for_complete_config()
+
+    @property
+    def password_in_clear(self) -> bool:
+        """A login over an unencrypted connection to a host other than loopback."""
+        return (
+            self.tls == "none"
+            and self.password is not None
+            and self.host is not None
+            and not _is_loopback(self.host)
+        )
 
     def missing_for_complete_config(self) -> list[str]:
         """Names of the settings still needed once any SMTP setting is given."""

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corral.core.clock import utcnow
@@ -41,6 +50,8 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # The last TOTP time step accepted: a code of that step or an earlier one is a replay.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = _created()
 
@@ -137,4 +148,44 @@ class Invitation(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class PasswordResetToken(Base):
+    """A single-use password-reset link; only its digest is stored."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[str] = _id("pwr")
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class MfaBackupCode(Base):
+    """A one-time backup code of the second factor, stored as a keyed digest."""
+
+    __tablename__ = "mfa_backup_codes"
+
+    id: Mapped[str] = _id("mbc")
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class MfaChallenge(Base):
+    """A sign-in whose password was right and which waits for its second factor.
+
+    Deliberately not a `UserSession`: its token resolves nowhere but `POST /api/auth/mfa/verify`.
+    """
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[str] = _id("mfc")
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = _created()

@@ -122,7 +122,84 @@ class InvitationRead(_Read):
 
 
 class InvitationCreated(InvitationRead):
-    token: str = Field(description="Shown once: the invitee registers with it.")
+    email_sent: bool = Field(
+        description="Whether the invitation email was delivered. False when SMTP is not "
+        "configured or delivery failed: then pass `accept_url` on yourself."
+    )
+    token: str | None = Field(
+        description="Shown once, only when the email was not sent: the invitee registers (or, "
+        "signed in, accepts) with it."
+    )
+    accept_url: str | None = Field(
+        description="Shown once, only when the email was not sent: the link the email holds."
+    )
+
+
+class InvitationAccept(RequestBody):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class InvitationAccepted(BaseModel):
+    org_id: str
+    role: Role
+
+
+# --- password reset and second factor ---------------------------------------------------------
+
+
+class PasswordResetRequest(RequestBody):
+    email: EmailStr
+
+
+class PasswordResetAccepted(BaseModel):
+    detail: str = "if an account has this email address, a reset link is on its way"
+
+
+class PasswordResetConfirm(RequestBody):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class MfaChallengeRead(BaseModel):
+    mfa_required: bool = Field(True, description="Always true: send a code to /mfa/verify.")
+    mfa_token: str = Field(
+        description="Short-lived; only POST /api/auth/mfa/verify accepts it (it is no session)."
+    )
+    expires_at: datetime
+
+
+class MfaVerify(RequestBody):
+    mfa_token: str = Field(min_length=1, max_length=200)
+    code: str = Field(
+        min_length=1, max_length=32, description="A TOTP code or an unused backup code."
+    )
+
+
+class MfaEnrollment(BaseModel):
+    secret: str = Field(description="Base32 TOTP secret, for manual entry. Shown once.")
+    otpauth_uri: str = Field(description="`otpauth://totp/…` for authenticator apps.")
+    qr_svg: str = Field(description="The URI as an SVG QR code.")
+
+
+class MfaCode(RequestBody):
+    code: str = Field(min_length=1, max_length=32)
+
+
+class MfaDisable(RequestBody):
+    password: str | None = Field(None, min_length=1, max_length=1024)
+    code: str | None = Field(
+        None, min_length=1, max_length=32, description="A TOTP code or an unused backup code."
+    )
+
+
+class BackupCodes(BaseModel):
+    backup_codes: list[str] = Field(description="One-time codes, shown once; store them safely.")
+
+
+class MfaStatus(BaseModel):
+    enabled: bool
+    pending_enrollment: bool
+    backup_codes_remaining: int
 
 
 # --- applications -----------------------------------------------------------------------------

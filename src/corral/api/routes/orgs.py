@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import timedelta
 
-from corral.api.deps import CallerDep, SessionDep
+from fastapi import APIRouter, Request, status
+
+from corral.api.deps import CallerDep, ContainerDep, SessionDep, current_caller
 from corral.api.openapi import ERRORS
+from corral.container import Container
+from corral.core.db import transaction
 from corral.core.errors import PermissionDenied
 from corral.identity import access
 from corral.identity.access import Caller
+from corral.identity.models import Invitation
 from corral.identity.schemas import (
+    InvitationAccept,
+    InvitationAccepted,
     InvitationCreate,
     InvitationCreated,
     InvitationRead,
@@ -20,7 +27,9 @@ from corral.identity.schemas import (
     OrganizationUpdate,
     OwnershipTransfer,
 )
-from corral.identity.services import organizations
+from corral.identity.services import invitations, organizations
+from corral.identity.services.invitations import InvitationEmailContext
+from corral.notify.messages import INVITATION_PATH, invitation_email, link
 
 router = APIRouter(tags=["organizations"], responses=ERRORS)
 
@@ -143,22 +152,90 @@ async def list_invitations(
     ]
 
 
+async def _send_invitation(
+    container: Container, invitation: Invitation, token: str, context: InvitationEmailContext
+) -> InvitationCreated:
+    """Email the invitation (after its commit); the link itself only when no email went out."""
+    accept_url = link(container.settings.public_url, INVITATION_PATH, token)
+    sent = await container.email.send_now(
+        invitation_email(
+            to=invitation.email,
+            org_name=context.org_name,
+            role=invitation.role,
+            inviter=context.inviter_email,
+            accept_url=accept_url,
+            expires_at=invitation.expires_at,
+        )
+    )
+    return InvitationCreated.model_validate(
+        {
+            **InvitationRead.model_validate(invitation).model_dump(),
+            "email_sent": sent,
+            "token": None if sent else token,
+            "accept_url": None if sent else accept_url,
+        }
+    )
+
+
 @router.post(
     "/api/orgs/{org_id}/invitations",
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationCreated,
 )
 async def invite(
-    org_id: str, body: InvitationCreate, caller: CallerDep, session: SessionDep
+    org_id: str, body: InvitationCreate, request: Request, container: ContainerDep
 ) -> InvitationCreated:
-    """Invite someone by email; the returned token (shown once) lets them register into the org."""
-    scope = await access.org_scope(session, _user(caller), org_id)
-    invitation, token = await organizations.invite(
-        session, scope, email=str(body.email), role=body.role
-    )
-    return InvitationCreated.model_validate(
-        {**InvitationRead.model_validate(invitation).model_dump(), "token": token}
-    )
+    """Invite someone by email. The email holds a single-use link; when no email could be sent
+    (`email_sent: false`), the answer holds the link and token instead (shown once).
+    """
+    # Its own transaction, committed before the email is sent: the SMTP round trip holds no
+    # database lock, and no email carries a token that a rollback discarded.
+    async with transaction(container.sessions) as session:
+        caller = await current_caller(request, session, container)
+        scope = await access.org_scope(session, _user(caller), org_id)
+        invitation, token = await organizations.invite(
+            session,
+            scope,
+            email=str(body.email),
+            role=body.role,
+            ttl=timedelta(seconds=container.settings.auth.invitation_ttl_seconds),
+        )
+        context = await invitations.email_context(session, invitation)
+    return await _send_invitation(container, invitation, token, context)
+
+
+@router.post(
+    "/api/orgs/{org_id}/invitations/{invitation_id}/resend", response_model=InvitationCreated
+)
+async def resend_invitation(
+    org_id: str, invitation_id: str, request: Request, container: ContainerDep
+) -> InvitationCreated:
+    """Send a pending invitation again with a fresh link (the previous link stops working)."""
+    async with transaction(container.sessions) as session:
+        caller = await current_caller(request, session, container)
+        scope = await access.org_scope(session, _user(caller), org_id)
+        invitation, token = await invitations.resend(
+            session,
+            scope,
+            invitation_id,
+            ttl=timedelta(seconds=container.settings.auth.invitation_ttl_seconds),
+        )
+        context = await invitations.email_context(session, invitation)
+    return await _send_invitation(container, invitation, token, context)
+
+
+@router.post("/api/invitations/accept", response_model=InvitationAccepted)
+async def accept_invitation(
+    body: InvitationAccept, caller: CallerDep, session: SessionDep
+) -> InvitationAccepted:
+    """Join the inviting organization as the signed-in user (whose email was invited).
+
+    New users register with `invitation_token` instead (POST /api/auth/register).
+    """
+    user = _user(caller).user
+    assert user is not None
+    invitation = await invitations.accept(session, user, body.token, actor=caller.actor)
+    return InvitationAccepted.model_validate({"org_id": invitation.org_id, "role": invitation.role})
 
 
 @router.delete(

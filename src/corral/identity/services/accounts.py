@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,10 +23,19 @@ from corral.core.errors import (
 from corral.core.passwords import PasswordHashing
 from corral.core.request_context import Actor
 from corral.core.settings import AuthSettings
-from corral.identity.models import Invitation, Membership, Organization, User, UserSession
-from corral.identity.services import organizations
+from corral.identity.models import (
+    Membership,
+    MfaChallenge,
+    Organization,
+    PasswordResetToken,
+    User,
+    UserSession,
+)
+from corral.identity.services import invitations, lockout, mfa, organizations
 
 CSRF_PURPOSE = "csrf"
+# Distinct from session tokens at a glance; resolvable only by POST /api/auth/mfa/verify.
+MFA_TOKEN_PREFIX = "mfa_"  # noqa: S105 — a prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +113,7 @@ async def register(
     """Sign up: join the inviting organization, or get an organization of one's own."""
     invitation = None
     if invitation_token is not None:
-        invitation = await session.scalar(
-            select(Invitation).where(Invitation.token_digest == token_digest(invitation_token))
-        )
-        if (
-            invitation is None
-            or invitation.accepted_at is not None
-            or invitation.expires_at <= utcnow()
-            or invitation.email != normalize_email(email)
-        ):
-            raise InvalidInput(
-                "the invitation is unknown, used, expired, or for another email",
-                code="invalid_invitation",
-            )
+        invitation = await invitations.usable(session, invitation_token, email)
     elif not deps.auth.allow_signup:
         users = await session.scalar(select(func.count()).select_from(User))
         if users:
@@ -127,17 +124,7 @@ async def register(
     user = await create_user(session, deps, email=email, password=password, name=name, actor=actor)
     user_actor = Actor("user", user.id, actor.request_id, actor.ip_address)
     if invitation is not None:
-        invitation.accepted_at = utcnow()
-        session.add(Membership(org_id=invitation.org_id, user_id=user.id, role=invitation.role))
-        audit.record(
-            session,
-            user_actor,
-            "invitation.accepted",
-            target_type="invitation",
-            target_id=invitation.id,
-            org_id=invitation.org_id,
-            details={"role": invitation.role},
-        )
+        await invitations.consume(session, invitation, user.id, actor=user_actor)
     else:
         label = organization_name or f"{name or user.email}'s organization"
         await organizations.create_organization(session, user, name=label, actor=user_actor)
@@ -176,6 +163,41 @@ class LoginFailed(Unauthenticated):
     code = "invalid_credentials"
 
 
+@dataclass(frozen=True, slots=True)
+class MfaRequired:
+    """The password was right; the sign-in waits for the second factor under `token`."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+
+async def _signed_in(
+    session: AsyncSession,
+    deps: AccountDeps,
+    user: User,
+    *,
+    ip_address: str | None,
+    user_agent: str | None,
+    actor: Actor,
+    details: dict[str, str] | None = None,
+) -> NewSession:
+    user.failed_login_count = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+    new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
+    audit.record(
+        session,
+        Actor("user", user.id, actor.request_id, actor.ip_address),
+        "user.login",
+        target_type="user",
+        target_id=user.id,
+        org_id=None,
+        details=details,
+    )
+    return new
+
+
 async def login(
     session: AsyncSession,
     deps: AccountDeps,
@@ -185,59 +207,89 @@ async def login(
     ip_address: str | None,
     user_agent: str | None,
     actor: Actor,
-) -> NewSession | CorralError:
-    """A new session, or the error to answer with.
+) -> NewSession | MfaRequired | CorralError:
+    """A new session, a pending second factor, or the error to answer with.
 
     Failures are returned rather than raised so that the caller commits the failure count
     (lockout) before answering.
     """
     user = await _find_user(session, email)
-    now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        retry = int((user.locked_until - now).total_seconds()) + 1
-        return Unauthenticated(
-            f"too many failed sign-ins; try again in {retry} seconds",
-            code="account_locked",
-            extra={"retry_after_seconds": retry},
-        )
+    if user is not None and (locked := lockout.locked_error(user, utcnow())) is not None:
+        return locked
     if user is None or not deps.passwords.verify(user.password_hash, password):
         if user is not None:
-            audit.record(
-                session,
-                actor,
-                "user.login_failed",
-                target_type="user",
-                target_id=user.id,
-                org_id=None,
-            )
-            user.failed_login_count += 1
-            if user.failed_login_count >= deps.auth.login_max_failures:
-                user.locked_until = now + timedelta(seconds=deps.auth.login_lockout_seconds)
-                user.failed_login_count = 0
-                audit.record(
-                    session,
-                    actor,
-                    "user.locked",
-                    target_type="user",
-                    target_id=user.id,
-                    org_id=None,
-                )
+            lockout.count_failure(session, deps.auth, user, actor, "user.login_failed")
         return LoginFailed("email or password is wrong")
     if deps.passwords.needs_rehash(user.password_hash):
         user.password_hash = deps.passwords.hash(password)
-    user.failed_login_count = 0
-    user.locked_until = None
-    user.last_login_at = now
-    new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
-    audit.record(
-        session,
-        Actor("user", user.id, actor.request_id, actor.ip_address),
-        "user.login",
-        target_type="user",
-        target_id=user.id,
-        org_id=None,
+    if user.mfa_enabled:
+        # The failure count is not reset here: a known password must not buy fresh guesses
+        # at the second factor.
+        token = MFA_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = utcnow() + timedelta(seconds=deps.auth.mfa_challenge_ttl_seconds)
+        session.add(
+            MfaChallenge(user_id=user.id, token_digest=token_digest(token), expires_at=expires_at)
+        )
+        audit.record(
+            session,
+            actor,
+            "user.login_mfa_pending",
+            target_type="user",
+            target_id=user.id,
+            org_id=None,
+        )
+        return MfaRequired(user, token, expires_at)
+    return await _signed_in(
+        session, deps, user, ip_address=ip_address, user_agent=user_agent, actor=actor
     )
-    return new
+
+
+async def complete_mfa_login(
+    session: AsyncSession,
+    deps: AccountDeps,
+    mfa_deps: mfa.MfaDeps,
+    *,
+    mfa_token: str,
+    code: str,
+    ip_address: str | None,
+    user_agent: str | None,
+    actor: Actor,
+) -> NewSession | CorralError:
+    """The session of a sign-in that waited for its second factor (TOTP or backup code)."""
+    row = (
+        await session.execute(
+            select(MfaChallenge, User)
+            .join(User, User.id == MfaChallenge.user_id)
+            .where(MfaChallenge.token_digest == token_digest(mfa_token))
+        )
+    ).first()
+    now = utcnow()
+    if row is None or row[0].expires_at <= now or not row[1].mfa_enabled:
+        return Unauthenticated(
+            "the sign-in expired or is unknown; sign in again", code="invalid_mfa_token"
+        )
+    challenge, user = row[0], row[1]
+    if (locked := lockout.locked_error(user, now)) is not None:
+        await session.delete(challenge)
+        return locked
+    method = "totp"
+    if not await mfa.accept_totp(session, mfa_deps, user, code):
+        method = "backup_code"
+        if not await mfa.use_backup_code(session, mfa_deps, user, code):
+            lockout.count_failure(session, deps.auth, user, actor, "user.mfa_failed")
+            if user.locked_until is not None:
+                await session.delete(challenge)
+            return Unauthenticated("the code is wrong or was already used", code="invalid_mfa_code")
+    await session.delete(challenge)
+    return await _signed_in(
+        session,
+        deps,
+        user,
+        ip_address=ip_address,
+        user_agent=user_agent,
+        actor=actor,
+        details={"second_factor": method},
+    )
 
 
 async def logout(session: AsyncSession, session_id: str, *, actor: Actor) -> None:
@@ -271,6 +323,8 @@ async def change_password(
     if keep_session_id is not None:
         query = query.where(UserSession.id != keep_session_id)
     await session.execute(query)
+    # A sign-in that proved the old password must not finish with its second factor.
+    await session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
     audit.record(
         session, actor, "user.password_changed", target_type="user", target_id=user.id, org_id=None
     )
@@ -289,9 +343,12 @@ async def reset_password(
     user.failed_login_count = 0
     user.locked_until = None
     if disable_mfa:
-        user.mfa_enabled = False
-        user.totp_secret_encrypted = None
+        await mfa.clear(session, user)
+        audit.record(
+            session, actor, "user.mfa_disabled", target_type="user", target_id=user.id, org_id=None
+        )
     await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user.id))
     audit.record(
         session,
         actor,
@@ -316,5 +373,16 @@ async def memberships_of(session: AsyncSession, user_id: str) -> list[tuple[str,
 
 
 async def purge_expired_sessions(session: AsyncSession) -> int:
-    result = await session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
-    return int(getattr(result, "rowcount", 0) or 0)
+    """Delete expired sessions, expired MFA sign-ins, and spent or expired reset links."""
+    now = utcnow()
+    removed = 0
+    for query in (
+        delete(UserSession).where(UserSession.expires_at <= now),
+        delete(MfaChallenge).where(MfaChallenge.expires_at <= now),
+        delete(PasswordResetToken).where(
+            or_(PasswordResetToken.expires_at <= now, PasswordResetToken.used_at.is_not(None))
+        ),
+    ):
+        result = await session.execute(query)
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +16,7 @@ from corral.core.request_context import Actor
 from corral.identity.access import OrgScope
 from corral.identity.models import Application, Invitation, Membership, Organization, User
 from corral.identity.permissions import Role
+from corral.identity.services import invitations
 
 INVITATION_TTL = timedelta(days=7)
 DEFAULT_APPLICATION_NAME = "default"
@@ -203,7 +203,12 @@ async def transfer_ownership(session: AsyncSession, scope: OrgScope, user_id: st
 
 
 async def invite(
-    session: AsyncSession, scope: OrgScope, *, email: str, role: Role
+    session: AsyncSession,
+    scope: OrgScope,
+    *,
+    email: str,
+    role: Role,
+    ttl: timedelta = INVITATION_TTL,
 ) -> tuple[Invitation, str]:
     """An invitation and its one-time token."""
     scope.require("invitations:write")
@@ -216,14 +221,14 @@ async def invite(
     )
     if already is not None:
         raise Conflict("this person is already a member", code="already_member")
-    token = "inv_" + secrets.token_urlsafe(32)
+    token = invitations.new_token()
     invitation = Invitation(
         org_id=scope.org_id,
         email=email,
         role=role.value,
         token_digest=token_digest(token),
         invited_by_user_id=scope.caller.user_id,
-        expires_at=utcnow() + INVITATION_TTL,
+        expires_at=utcnow() + ttl,
     )
     session.add(invitation)
     await session.flush()

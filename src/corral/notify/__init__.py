@@ -1,0 +1,1 @@
+"""Outgoing email: the SMTP client, the messages Corral sends, and sending after commit."""
