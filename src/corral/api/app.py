@@ -24,9 +24,11 @@ from corral.api.routes import (
     api_keys,
     apps,
     auth,
+    budgets,
     connections,
     decisions,
     end_users,
+    halts,
     ingest_settings,
     ops,
     orgs,
@@ -205,6 +207,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs,
         providers,
         schedules,
+        halts,
+        budgets,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

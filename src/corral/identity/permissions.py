@@ -55,6 +55,10 @@ KEY_SCOPES: Final = frozenset(
         "schedules:write",
         "approvals:read",
         "approvals:write",
+        "halts:read",
+        "halts:write",
+        "budgets:read",
+        "budgets:write",
         "audit:read",
         "settings:read",
         "settings:write",
@@ -78,6 +82,8 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
         "runs:write",
         "schedules:write",
         "approvals:write",
+        # Anyone who may start runs may stop them: members can pull the kill switch.
+        "halts:write",
     },
     Role.VIEWER: _READS - {"audit:read", "settings:read", "api_keys:read", "invitations:read"},
 }
@@ -106,6 +112,11 @@ SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
     "schedules:write": "Create, change, switch on and off, and delete schedules.",
     "approvals:read": "List approval requests.",
     "approvals:write": "Approve or deny requests.",
+    "halts:read": "Read halts (the active ones are also readable with policies:read).",
+    "halts:write": "Halt and pause the application, agents, end-users, models and runs; clear "
+    "halts.",
+    "budgets:read": "Read budgets, their usage and forecasts.",
+    "budgets:write": "Create, change and delete budgets.",
     "audit:read": "Read and verify the audit log.",
     "settings:read": "Read application settings.",
     "settings:write": "Change application settings.",
