@@ -53,6 +53,9 @@ async def emit(
         created_at=now,
     )
     session.add(message)
+    # No relationship() links the tables, so the unit of work does not order the message's
+    # INSERT before its deliveries' on its own: flushed first, their foreign keys hold.
+    await session.flush()
     for endpoint in wanted:
         session.add(
             WebhookDelivery(
