@@ -49,15 +49,19 @@ async def subscribe(app: FastAPI, application_id: str, org_id: str) -> None:
 async def test_create_list_get_clear(owner: ApiClient, app: FastAPI) -> None:
     await subscribe(app, owner.app_id, owner.org_id)
     created = await halt(owner, scope="agent", scope_value="triage", state="paused")
-    assert created["active"] and created["source"] == "operator"
-    assert created["scope_value"] == "triage" and created["state"] == "paused"
+    assert created["active"]
+    assert created["source"] == "operator"
+    assert created["scope_value"] == "triage"
+    assert created["state"] == "paused"
     listed = (await owner.get("/api/halts")).json()["data"]
     assert [h["id"] for h in listed] == [created["id"]]
     assert (await owner.get(f"/api/halts/{created['id']}")).json()["id"] == created["id"]
     cleared = await owner.post(f"/api/halts/{created['id']}/clear", json={"reason": "fixed"})
-    assert cleared.status_code == 200 and cleared.json()["active"] is False
+    assert cleared.status_code == 200
+    assert cleared.json()["active"] is False
     again = await owner.delete(f"/api/halts/{created['id']}")
-    assert again.status_code == 409 and again.json()["code"] == "halt_already_cleared"
+    assert again.status_code == 409
+    assert again.json()["code"] == "halt_already_cleared"
     assert (await owner.get("/api/halts")).json()["data"] == []
     everything = (await owner.get("/api/halts?include_cleared=true")).json()["data"]
     assert [h["id"] for h in everything] == [created["id"]]
@@ -131,7 +135,8 @@ async def test_active_halts_answer_304_when_unchanged(owner: ApiClient) -> None:
     key = (await owner.create_key(["policies:read"]))["key"]
     headers = {"Authorization": f"Bearer {key}", "X-CSRF-Token": ""}
     first = await owner.get("/api/halts/active", headers=headers)
-    assert first.status_code == 200 and first.json()["halts"] == []
+    assert first.status_code == 200
+    assert first.json()["halts"] == []
     etag = first.headers["ETag"]
     same = await owner.get("/api/halts/active", headers={**headers, "If-None-Match": etag})
     assert same.status_code == 304
