@@ -106,7 +106,7 @@ async def decide(
     scope.require("decisions:write")
     end_user = _end_user(scope, call.end_user)
     derived = derive(call.name, call.attributes)
-    halt = await _halt(decider, scope, call, end_user or derived["end_user_id"], derived)
+    halt = await _halt(session, decider, scope, call, end_user or derived["end_user_id"], derived)
     if halt is not None:
         return await _halted(decider, scope, call, end_user, derived, halt)
     compiled = await decider.policy_sets.current(session, scope.application_id)
@@ -140,6 +140,7 @@ async def decide(
 
 
 async def _halt(
+    session: AsyncSession,
     decider: Decider,
     scope: AppScope,
     call: ProposedCall,
@@ -155,7 +156,7 @@ async def _halt(
         model=model if isinstance(model, str) else None,
         run_id=scope.caller.run_id,
     )
-    return await decider.halts.covering(scope.application_id, subject)
+    return await decider.halts.covering(scope.application_id, subject, session)
 
 
 async def _halted(

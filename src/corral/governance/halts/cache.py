@@ -48,19 +48,28 @@ class HaltCache:
         else:
             self._entries.pop(application_id, None)
 
-    async def active(self, application_id: str) -> tuple[ActiveHalt, ...]:
+    async def active(
+        self, application_id: str, session: AsyncSession | None = None
+    ) -> tuple[ActiveHalt, ...]:
+        """`session`: a caller that holds one (a request) loads through it, so a burst of
+        requests never waits on the pool for a second connection each."""
         now = self._clock()
         entry = self._entries.get(application_id)
         if entry is not None and now - entry.loaded_at < self._ttl:
             return entry.halts
-        async with self._sessions() as session, session.begin():
-            await session.connection(execution_options={READ_ONLY: True})
+        if session is not None:
             halts = tuple(await service.active(session, application_id))
+        else:
+            async with self._sessions() as own, own.begin():
+                await own.connection(execution_options={READ_ONLY: True})
+                halts = tuple(await service.active(own, application_id))
         self.loads += 1
         if len(self._entries) >= MAX_APPLICATIONS:
             self._entries.clear()
         self._entries[application_id] = _Entry(halts, now)
         return halts
 
-    async def covering(self, application_id: str, subject: Subject) -> ActiveHalt | None:
-        return first_covering(await self.active(application_id), subject)
+    async def covering(
+        self, application_id: str, subject: Subject, session: AsyncSession | None = None
+    ) -> ActiveHalt | None:
+        return first_covering(await self.active(application_id, session), subject)
