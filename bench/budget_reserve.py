@@ -177,9 +177,11 @@ async def _run(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 def main() -> None:
     args = _parse_args()
-    with tempfile.TemporaryDirectory(prefix="corral-bench-") as scratch:
-        with _database(args.database_url, Path(scratch)) as (url, label):
-            result = asyncio.run(_run(args, url))
+    with (
+        tempfile.TemporaryDirectory(prefix="corral-bench-") as scratch,
+        _database(args.database_url, Path(scratch)) as (url, label),
+    ):
+        result = asyncio.run(_run(args, url))
     report = {"machine": _machine(), "database": label, "concurrency": args.concurrency, **result}
     if args.json:
         json.dump(report, sys.stdout, indent=2)
