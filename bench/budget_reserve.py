@@ -74,7 +74,7 @@ def _database(admin_url: str | None, scratch: Path) -> Iterator[tuple[str, str]]
     parts = urlsplit(admin_url)
     url = urlunsplit(parts._replace(scheme="postgresql+psycopg", path=f"/{BENCH_DATABASE}"))
     try:
-        yield url, f"PostgreSQL {version // 10000} (SELECT … FOR UPDATE on the budget row)"
+        yield url, f"PostgreSQL {version // 10000}"
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(drop)
