@@ -4,7 +4,7 @@ measured, webhooks once per window, a halt of the budget's own scope, cleared ne
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +29,14 @@ MANIFEST = {
 
 
 async def add_spans(
-    app: FastAPI, client: ApiClient, *costs: str, agent: str = "ops", hosted: bool = False
+    app: FastAPI,
+    client: ApiClient,
+    *costs: str,
+    agent: str = "ops",
+    hosted: bool = False,
+    at: datetime | None = None,
 ) -> None:
+    started = at or NOW - timedelta(minutes=5)
     async with container_of(app).sessions() as session, session.begin():
         await session.merge(
             WebhookEndpoint(
@@ -53,8 +59,8 @@ async def add_spans(
                     kind="client",
                     category="llm",
                     call_name="llm.gpt-4o",
-                    start_time=NOW - timedelta(minutes=5),
-                    end_time=NOW - timedelta(minutes=5),
+                    start_time=started,
+                    end_time=started,
                     duration_ms=10,
                     status="ok",
                     agent_name=agent,
@@ -156,3 +162,23 @@ async def test_deleting_a_budget_clears_its_halt(owner: ApiClient, app: FastAPI)
     assert (await owner.delete(f"/api/budgets/{budget['id']}")).status_code == 204
     [halt] = await budget_halts(app)
     assert halt.cleared_at is not None
+
+
+async def test_forecast_projects_the_burn_rate_to_the_window_end(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    budget = (
+        await owner.post("/api/budgets", json={"name": "b", "limit": "100", "window": "month"})
+    ).json()
+    await add_spans(app, owner, "2.00", "2.00", at=utcnow() - timedelta(minutes=10))
+    await monitor_pass(container_of(app).sessions, utcnow())
+    response = await owner.get(f"/api/budgets/{budget['id']}/forecast?lookback_seconds=3600")
+    forecast = response.json()
+    assert Decimal(forecast["used"]) == Decimal(4)
+    assert Decimal(forecast["burn_rate_per_hour"]) == Decimal(4)
+    hours_left = (datetime.fromisoformat(forecast["window_end"]) - utcnow()).total_seconds() / 3600
+    projected = Decimal(forecast["projected_window_end_usage"])
+    assert abs(float(projected) - (4 + 4 * hours_left)) < 1
+    assert forecast["will_exceed"] is (projected >= 100)
+    if forecast["will_exceed"]:
+        assert forecast["projected_exhaustion_at"] is not None
