@@ -1,4 +1,4 @@
-"""Halts in the SDK against a real server: a halt made on the server is learned by the 1-second
+"""Halts in the SDK against a real server: a halt made on the server is learned by the half-second
 poll and raises `Halted` before the guarded call runs, for its scope only; clearing it lets
 calls through again. A key that may only read policies still sees halts."""
 
@@ -28,7 +28,7 @@ def operator(corral: Corral) -> Iterator[httpx2.Client]:
 
 @pytest.fixture
 def polling(corral: Corral) -> Iterator[Client]:
-    """A client on a key that only reads policies, polling halts every second (the default)."""
+    """A client on a key that only reads policies, polling halts every half second (the default)."""
     key = corral.create_key(["policies:read", "traces:write"])
     sdk = Client(key, corral.base_url, agent="ops-bot", refresh_interval_seconds=NEVER)
     try:

@@ -1,4 +1,4 @@
-"""The active halts the client enforces, kept in step with the server by a 1-second poll.
+"""The active halts the client enforces, kept in step with the server by a poll every half second.
 
 Fail-static like the policy bundle: the last answer stays in force while the server is away
 (a halt made meanwhile is learned on the next answer); `age` lets the client fail closed.
