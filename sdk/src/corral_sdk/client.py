@@ -14,7 +14,8 @@ raises `AuthenticationFailed` as long as no bundle was ever received.
 Halts. A second thread polls the application's active halts every `halt_poll_interval_seconds`
 (0.5 s by default, so a halt is learned within about 0.6 s; an unchanged set is a 304), and
 every check, guarded call and model call raises `Halted` before any policy when a halt covers
-its application, agent, end-user or model. Fail-static as well: the last answer stays in force while the server is away.
+its application, agent, end-user or model. Fail-static as well: the last answer stays in force
+while the server is away.
 """
 
 from __future__ import annotations
