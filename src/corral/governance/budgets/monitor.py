@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +30,8 @@ from corral.governance.budgets.usage import Usage, usage_of, window_of
 from corral.governance.halts import service as halts
 from corral.governance.halts.models import Halt
 from corral.webhooks import outbox
+
+_log = structlog.get_logger(__name__)
 
 MONITOR_INTERVAL_SECONDS = 5.0
 MAX_BUDGETS_PER_PASS = 5000
@@ -86,6 +89,15 @@ async def _evaluate(
         if not _fired(budget.threshold_fired_window, budget, window.start):
             budget.threshold_fired_window = window.start
             report.thresholds += 1
+            # The alert for operators reading logs; the webhook below is the one for machines.
+            _log.warning(
+                "budget.threshold_reached",
+                application_id=budget.application_id,
+                budget_id=budget.id,
+                used=str(usage.used),
+                limit=str(budget.limit_value),
+                percent=round(usage.percent, 2),
+            )
             await outbox.emit(
                 session,
                 org_id=budget.org_id,
@@ -106,6 +118,13 @@ async def _evaluate(
         if not _fired(budget.exceeded_fired_window, budget, window.start):
             budget.exceeded_fired_window = window.start
             report.exceeded += 1
+            _log.warning(
+                "budget.exceeded",
+                application_id=budget.application_id,
+                budget_id=budget.id,
+                used=str(usage.used),
+                limit=str(budget.limit_value),
+            )
             await outbox.emit(
                 session,
                 org_id=budget.org_id,
