@@ -187,3 +187,26 @@ async def test_a_halt_in_one_application_does_not_touch_another(owner: ApiClient
     assert response.status_code == 201
     created = (await owner.get("/api/halts")).json()["data"][0]
     assert (await owner.get(f"/api/halts/{created['id']}", headers=elsewhere)).status_code == 404
+
+
+async def test_a_key_acting_as_an_end_user_halts_only_that_end_user(
+    owner: ApiClient, app: FastAPI
+) -> None:
+    alice = (await owner.post("/api/end-users", json={"external_id": "alice"})).json()
+    bob = (await owner.post("/api/end-users", json={"external_id": "bob"})).json()
+    bobs = await halt(owner, scope="end_user", scope_value=bob["id"])
+    key = await owner.create_key(["halts:read", "halts:write", "budgets:write"])
+    async with asgi_client(app, token=key["key"]) as acting:
+        acting.headers["Corral-End-User"] = alice["id"]
+        refused = await acting.post("/api/halts", json={"scope": "application", "reason": "r"})
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "impersonation_forbidden"
+        own = await acting.post(
+            "/api/halts", json={"scope": "end_user", "scope_value": "alice", "reason": "r"}
+        )
+        assert own.status_code == 201
+        assert (await acting.post(f"/api/halts/{bobs['id']}/clear")).status_code == 403
+        active = (await acting.get("/api/halts/active")).json()["halts"]
+        assert [h["id"] for h in active] == [own.json()["id"]]
+        budget = await acting.post("/api/budgets", json={"name": "b", "limit": "1"})
+        assert budget.status_code == 403

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.audit import service as audit
 from corral.core.clock import utcnow
-from corral.core.errors import Conflict, NotFound
+from corral.core.errors import Conflict, NotFound, PermissionDenied
 from corral.core.ids import is_well_formed, new_id
 from corral.core.pagination import paginate
 from corral.core.request_context import Actor
@@ -54,8 +54,17 @@ def _audit(
     )
 
 
+def _not_impersonating(scope: AppScope) -> None:
+    if scope.end_user_id is not None:
+        raise PermissionDenied(
+            "budgets are the application's; a key acting as an end-user cannot change them",
+            code="impersonation_forbidden",
+        )
+
+
 async def create(session: AsyncSession, scope: AppScope, body: BudgetCreate) -> Budget:
     scope.require("budgets:write")
+    _not_impersonating(scope)
     count = len(
         (
             await session.scalars(
@@ -150,6 +159,7 @@ async def update(
     session: AsyncSession, scope: AppScope, budget_id: str, body: BudgetUpdate
 ) -> tuple[Budget, list[Halt]]:
     scope.require("budgets:write")
+    _not_impersonating(scope)
     budget = await get(session, scope, budget_id, for_update=True)
     changed = sorted(body.model_fields_set)
     if body.name is not None:
@@ -174,6 +184,7 @@ async def update(
 
 async def delete(session: AsyncSession, scope: AppScope, budget_id: str) -> list[Halt]:
     scope.require("budgets:write")
+    _not_impersonating(scope)
     budget = await get(session, scope, budget_id, for_update=True)
     cleared = await clear_budget_halts(
         session, budget, scope.caller.actor, "the budget was deleted"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.audit import service as audit
 from corral.core.clock import utcnow
-from corral.core.errors import Conflict, NotFound
+from corral.core.errors import Conflict, NotFound, PermissionDenied
 from corral.core.ids import is_well_formed
 from corral.core.pagination import paginate
 from corral.core.request_context import Actor
@@ -160,6 +160,11 @@ async def _add(
 async def create(session: AsyncSession, scope: AppScope, body: HaltCreate) -> Halt:
     scope.require("halts:write")
     value, external = await _scope_value(session, scope, body.scope, body.scope_value)
+    if scope.end_user_id is not None and (body.scope != "end_user" or value != scope.end_user_id):
+        raise PermissionDenied(
+            "acting as an end-user, only that end-user can be halted",
+            code="impersonation_forbidden",
+        )
     return await _add(
         session,
         org_id=scope.org_id,
@@ -255,6 +260,13 @@ async def clear(
 ) -> Halt:
     scope.require("halts:write")
     halt = await get(session, scope, halt_id, for_update=True)
+    if scope.end_user_id is not None and (
+        halt.scope != "end_user" or halt.scope_value != scope.end_user_id
+    ):
+        raise PermissionDenied(
+            "acting as an end-user, only that end-user's halts can be cleared",
+            code="impersonation_forbidden",
+        )
     if halt.cleared_at is not None:
         raise Conflict("the halt is already cleared", code="halt_already_cleared")
     await mark_cleared(session, halt, scope.caller.actor, why)
