@@ -39,6 +39,7 @@ from corral.telemetry.redact import Redactor
 from corral.traces.ingest import SpanRow
 from corral.traces.ingest_config import IngestConfigCache, IngestDefaults
 from corral.traces.ingest_stats import IngestStats
+from corral.webhooks.sender import WebhookSender
 from corral_sdk.policy import InMemoryThrottleStore, ThrottleStore
 
 INGEST_QUEUE_SPANS = 20_000
@@ -79,10 +80,12 @@ class Container:
     run_gates: RunGates
     run_signals: RunSignals
     halt_cache: HaltCache
+    webhook_sender: WebhookSender
 
     async def aclose(self) -> None:
         await self.ingest.stop()
         await self.loops.stop()
+        await self.webhook_sender.aclose()
         await self.key_usage.drain()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
@@ -170,6 +173,8 @@ def build_container(settings: Settings) -> Container:
         hash_secret=secrets_.signing_keys[0],
         ttl_seconds=telemetry.ingest_settings_cache_seconds,
     )
+    keyring = EncryptionKeyring(secrets_.encryption_keys)
+    webhook_sender = WebhookSender(sessions, keyring, settings.webhooks)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -179,6 +184,7 @@ def build_container(settings: Settings) -> Container:
         decision_retention_days=settings.telemetry.decision_retention_days,
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
         run_limits=settings.runs.platform_run_limits,
+        webhook_sender=webhook_sender,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -203,7 +209,7 @@ def build_container(settings: Settings) -> Container:
         sessions=sessions,
         redis=redis,
         signer=signer,
-        keyring=EncryptionKeyring(secrets_.encryption_keys),
+        keyring=keyring,
         accounts=AccountDeps(passwords=passwords, signer=signer, auth=auth),
         rate_limiter=rate_limiter,
         idempotency=idempotency,
@@ -235,6 +241,7 @@ def build_container(settings: Settings) -> Container:
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
         halt_cache=halt_cache,
+        webhook_sender=webhook_sender,
     )
 
 

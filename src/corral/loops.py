@@ -21,11 +21,14 @@ from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.retention import purge_inline_runs
 from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
+from corral.webhooks.sender import WebhookSender
 
 _log = structlog.get_logger(__name__)
 
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
+# Events reach receivers about this long after they happen (when nothing is backed off).
+WEBHOOK_DELIVERY_INTERVAL_SECONDS = 1.0
 
 
 def build_loop_specs(
@@ -38,6 +41,7 @@ def build_loop_specs(
     decision_retention_days: int,
     inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
+    webhook_sender: WebhookSender | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -115,6 +119,27 @@ def build_loop_specs(
             sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
         ),
         *_budget_specs(sessions),
+        *_webhook_specs(webhook_sender),
+    ]
+
+
+def _webhook_specs(sender: WebhookSender | None) -> list[LoopSpec]:
+    if sender is None:
+        return []
+
+    async def webhook_delivery() -> None:
+        attempted = await sender.deliver_due()
+        if attempted:
+            _log.debug("loop.webhook_delivery", attempted=attempted)
+
+    return [
+        LoopSpec(
+            name="webhook_delivery",
+            description="Sends due webhook deliveries and schedules retries with backoff "
+            "(on every replica; claims never overlap).",
+            interval_seconds=WEBHOOK_DELIVERY_INTERVAL_SECONDS,
+            run=webhook_delivery,
+        )
     ]
 
 

@@ -25,6 +25,8 @@ from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.db import transaction
 from corral.providers.keys import associated_data as provider_aad
 from corral.providers.models import ApplicationProvider
+from corral.webhooks.models import WebhookEndpoint
+from corral.webhooks.secret_store import associated_data as webhook_aad
 
 BATCH_ROWS = 200
 MAX_REPORTED_FAILURES = 20
@@ -52,6 +54,19 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         ApplicationProvider.id,
         ApplicationProvider.key_ciphertext,
         provider_aad,
+    ),
+    EncryptedColumn(
+        "webhook_endpoints.secret_ciphertext",
+        WebhookEndpoint.id,
+        WebhookEndpoint.secret_ciphertext,
+        webhook_aad,
+    ),
+    # Set only during a rotation's overlap window; rows without one are skipped.
+    EncryptedColumn(
+        "webhook_endpoints.previous_secret_ciphertext",
+        WebhookEndpoint.id,
+        WebhookEndpoint.previous_secret_ciphertext,  # type: ignore[arg-type]
+        webhook_aad,
     ),
 )
 
@@ -88,8 +103,8 @@ async def _reencrypt_column(
             )
             for row in rows:
                 report.examined += 1
-                old: str = getattr(row, target.column.key)
-                if keyring.kid_of(old) == keyring.active_kid:
+                old: str | None = getattr(row, target.column.key)
+                if old is None or keyring.kid_of(old) == keyring.active_kid:
                     report.already_current += 1
                     continue
                 aad = target.associated_data(row)

@@ -125,7 +125,8 @@ async def test_decisions_answer_a_halt_before_policies(owner: ApiClient) -> None
     assert container_ttl_free["code"] == "halted"
     assert container_ttl_free["halt_id"] == created["id"]
     assert container_ttl_free["policy_id"] is None
-    assert container_ttl_free["decision_id"] is not None
+    # Not policy evidence (no policy decided it): the halt is the record.
+    assert container_ttl_free["decision_id"] is None
     assert (await decide(agent="other"))["action"] == "allow"
     await owner.post(f"/api/halts/{created['id']}/clear")
     assert (await decide(agent="ops"))["action"] == "allow"

@@ -245,6 +245,15 @@ class Corral:
         }
         return self._create(identity, "/api/budgets", body)
 
+    def create_webhook(self, identity: Identity) -> str:
+        body = {"url": "https://hooks.contract.example.com/corral"}
+        return self._create(identity, "/api/webhooks", body)
+
+    def create_delivery(self, identity: Identity, endpoint_id: str) -> str:
+        path = f"/api/webhooks/{endpoint_id}/test"
+        delivery: str = self._json(self._call("POST", path, identity, {}), 202)["id"]
+        return delivery
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -291,6 +300,12 @@ def _point_at_real_objects(
         "schedule_id": lambda: corral.create_schedule(identity),
         "halt_id": lambda: corral.create_halt(identity),
         "budget_id": lambda: corral.create_budget(identity),
+        "endpoint_id": lambda: corral.create_webhook(identity),
+        # A delivery of the endpoint chosen just before.
+        "delivery_id": lambda: corral.create_delivery(
+            identity,
+            params["endpoint_id"] if keep != "endpoint_id" else corral.create_webhook(identity),
+        ),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

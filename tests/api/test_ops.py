@@ -182,6 +182,7 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "inline_run_retention",
                 "scheduler",
                 "budget_monitor",
+                "webhook_delivery",
             ],
         },
     )
@@ -227,6 +228,7 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "inline_run_retention",
                 "scheduler",
                 "budget_monitor",
+                "webhook_delivery",
             ],
         },
     )
@@ -375,6 +377,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "inline_run_retention",
         "scheduler",
         "budget_monitor",
+        "webhook_delivery",
     }
     assert "corral_rate_limit_rejections_total" in names
 

@@ -42,6 +42,7 @@ from corral.api.routes import (
     runs,
     schedules,
     traces,
+    webhooks,
 )
 from corral.container import Container, build_container
 from corral.core import secrets as server_secrets
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schedules,
         halts,
         budgets,
+        webhooks,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

@@ -233,6 +233,11 @@ def boot_problems(settings: Settings) -> list[str]:
             "CORRAL_TOOLS_ALLOW_PRIVATE_TARGETS must be false in production "
             "(it lets agents reach internal addresses)"
         )
+    if settings.webhooks.allow_private_targets:
+        problems.append(
+            "CORRAL_WEBHOOKS_ALLOW_PRIVATE_TARGETS must be false in production "
+            "(it lets webhooks reach internal addresses)"
+        )
     return problems
 
 

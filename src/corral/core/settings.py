@@ -310,6 +310,40 @@ class ToolSettings(BaseSettings):
     )
 
 
+class WebhookSettings(BaseSettings):
+    """Outgoing webhooks: where they may go, how long each attempt may take, how often to retry."""
+
+    model_config = _section("CORRAL_WEBHOOKS_")
+
+    allow_private_targets: bool = Field(
+        False,
+        description="Let webhook endpoints be private, loopback or link-local addresses "
+        "(cloud metadata addresses stay refused). Development only: refused in production.",
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Longest a delivery attempt may take, end to end."
+    )
+    max_attempts: int = Field(
+        8, ge=1, le=50, description="Attempts before a delivery is dead-lettered."
+    )
+    backoff_base_seconds: float = Field(
+        5.0, gt=0, le=3600, description="Wait before the second attempt; doubled each time."
+    )
+    backoff_max_seconds: float = Field(
+        6 * 3600.0, gt=0, le=7 * 86400, description="Longest wait between two attempts."
+    )
+    concurrency: int = Field(
+        8, ge=1, le=256, description="Deliveries one replica sends at the same time."
+    )
+    secret_overlap_seconds: int = Field(
+        86400,
+        ge=0,
+        le=30 * 86400,
+        description="After a secret rotation, how long the previous secret keeps signing too "
+        "(unless the rotation names its own overlap).",
+    )
+
+
 class Settings(BaseSettings):
     """The root of the tree."""
 
@@ -365,6 +399,7 @@ class Settings(BaseSettings):
     runs: RunSettings = Field(default_factory=RunSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
     _providers = field_validator("system_provider_keys", mode="before")(_system_providers)

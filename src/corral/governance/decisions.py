@@ -87,7 +87,7 @@ def _end_user(scope: AppScope, requested: str | None) -> str | None:
 
 
 def _alert(scope: AppScope, decision: Decision, decision_id: str | None) -> None:
-    # Webhooks arrive with the webhooks issue; until then an alert is evidence and a log line.
+    # The `policy.alert` webhook is queued with the evidence; this is the operator's log line.
     for alert in decision.alerts:
         _log.warning(
             "policy.alert",
@@ -167,22 +167,21 @@ async def _halted(
     derived: Mapping[str, Any],
     halt: ActiveHalt,
 ) -> DecisionOutcome:
-    """A halt answers before any policy: a block with no policy, recorded as evidence."""
-    decision = Decision(Action.BLOCK, message=f"halted: {halt.describe}")
+    """A halt answers before any policy: a block with no policy.
+
+    Not written as policy evidence: no policy decided it, and a halted agent retrying in a loop
+    would otherwise send a `policy.blocked` webhook per attempt. The halt itself is the record
+    (audited and announced once, when it was made)."""
     decider.metrics.policy_decisions.labels(action="halted", source="api").inc()
-    row = evidence.from_decision(
-        decision,
-        org_id=scope.org_id,
+    _log.debug(
+        "decision.halted",
         application_id=scope.application_id,
-        call_name=call.name,
-        agent=call.agent or derived["agent_name"] or derived["agent_id"],
+        halt_id=halt.id,
+        call=call.name,
+        agent=call.agent or derived["agent_name"],
         end_user=end_user or derived["end_user_id"],
-        trace_id=call.trace_id,
-        span_id=call.span_id,
     )
-    async with transaction(decider.sessions) as write:
-        await evidence.insert(write, [row])
-    return DecisionOutcome(decision, row["decision_id"], halt)
+    return DecisionOutcome(Decision(Action.BLOCK, message=f"halted: {halt.describe}"), None, halt)
 
 
 async def list_page(

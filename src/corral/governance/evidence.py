@@ -24,6 +24,8 @@ from corral.core.metrics import Metrics
 from corral.governance.models import DecisionPolicy, DecisionRecord
 from corral.traces.ingest import SpanRow, clean, clean_text
 from corral.traces.store import write_spans
+from corral.webhooks.event_types import WebhookEventType
+from corral.webhooks.outbox import emit
 from corral_sdk.policy import Action, Decision
 
 SOURCES = frozenset({"api", "sdk", "sidecar"})
@@ -249,7 +251,50 @@ async def insert(session: AsyncSession, rows: Sequence[EvidenceRow]) -> list[Evi
             ),
             links,
         )
+    for row in new:
+        await _announce(session, row)
     return new
+
+
+def _alerted(row: EvidenceRow) -> bool:
+    return row["action"] == "alert" or any(
+        isinstance(hit, dict) and hit.get("action") == "alert" for hit in row["matched"]
+    )
+
+
+async def _announce(session: AsyncSession, row: EvidenceRow) -> None:
+    """Queue `policy.blocked` / `policy.alert` webhooks with the evidence (once per decision)."""
+    kinds: list[WebhookEventType] = []
+    if row["action"] == "block":
+        kinds.append("policy.blocked")
+    if _alerted(row):
+        kinds.append("policy.alert")
+    data = {
+        "decision_id": row["decision_id"],
+        "source": row["source"],
+        "call": row["call_name"],
+        "agent": row["agent"],
+        "end_user": row["end_user"],
+        "action": row["action"],
+        "policy_id": row["policy_id"],
+        "policy_name": row["policy_name"],
+        "message": row["message"],
+        "trace_id": row["trace_id"],
+        "span_id": row["span_id"],
+        "alert_policy_ids": [
+            hit["policy_id"]
+            for hit in row["matched"]
+            if isinstance(hit, dict) and hit.get("action") == "alert"
+        ],
+    }
+    for kind in kinds:
+        await emit(
+            session,
+            org_id=row["org_id"],
+            application_id=row["application_id"],
+            event_type=kind,
+            data=data,
+        )
 
 
 def count(metrics: Metrics, rows: Sequence[EvidenceRow]) -> None:

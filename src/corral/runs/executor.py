@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from corral.agents.manifest import Manifest
 from corral.core.clock import utcnow
 from corral.core.db import transaction
+from corral.runs.announcements import announce
 from corral.runs.events import STATUS
 from corral.runs.models import RUNNING, Run, RunEvent
 from corral.runs.outcome import Ending, Outcome, decide
@@ -277,4 +278,12 @@ class RunExecutor:
                     data["error"] = {"code": outcome.error_code, "message": outcome.error_message}
                 session.add(RunEvent(run_id=run.id, seq=seq, at=now, kind=STATUS, data=data))
                 recorder.next_seq = seq + 1
+                await announce(
+                    session,
+                    run,
+                    outcome.status,
+                    error_code=outcome.error_code,
+                    error_message=outcome.error_message,
+                    cost_usd=round(usage.cost_usd, 10),
+                )
         self._signals.changed(run.id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.core.clock import utcnow
 from corral.core.db import transaction
+from corral.runs.announcements import announce
 from corral.runs.events import STATUS
 from corral.runs.models import FAILED, QUEUED, RUNNING, Run, RunEvent
 
@@ -75,6 +76,9 @@ async def claim(
                     data={"status": RUNNING, "attempt": run.attempts, "worker": worker_id},
                 )
             )
+            # A run requeued after a lost worker has started already, as far as anyone knows.
+            if run.attempts == 1:
+                await announce(session, run, RUNNING)
     return claimed
 
 
@@ -146,6 +150,13 @@ async def recover_expired(sessions: async_sessionmaker[AsyncSession]) -> Recover
                 run.error_message = "the worker running this run stopped answering"
                 failed += 1
                 data = {"status": FAILED, "reason": "worker_lost", "worker": previous}
+                await announce(
+                    session,
+                    run,
+                    FAILED,
+                    error_code=run.error_code,
+                    error_message=run.error_message,
+                )
             session.add(RunEvent(run_id=run.id, seq=seq, at=now, kind=STATUS, data=data))
             run.next_event_seq = seq + 1
     return Recovered(requeued, failed)

@@ -14,6 +14,7 @@ from corral.core.errors import NotFound
 from corral.core.pagination import paginate
 from corral.identity.access import AppScope
 from corral.runs import events
+from corral.runs.announcements import announce
 from corral.runs.models import CANCELLED, QUEUED, RUNNING, TERMINAL_STATUSES, Run, RunEvent
 from corral.runs.schemas import RunError, RunEventRead, RunLogPage, RunRead, RunStatus
 from corral.runs.watch import Watched
@@ -92,6 +93,13 @@ async def cancel(session: AsyncSession, scope: AppScope, run_id: str) -> tuple[R
     )
     if getattr(ended, "rowcount", 0) == 1:
         session.add(events.next_event(run, events.STATUS, {"status": CANCELLED}))
+        await announce(
+            session,
+            run,
+            CANCELLED,
+            error_code=run.error_code,
+            error_message=run.error_message,
+        )
         return run, False
     if run.status == RUNNING and run.cancel_requested_at is None:
         run.cancel_requested_at = now

@@ -21,3 +21,6 @@ WebhookEventType = Literal[
 ]
 
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
+
+# Sent only on request, to the one endpoint being tried, whatever its event filter.
+TEST_EVENT_TYPE = "webhook.test"

@@ -53,8 +53,7 @@ async def emit(
         created_at=now,
     )
     session.add(message)
-    # No relationship() links the tables, so the unit of work does not order the message's
-    # INSERT before its deliveries' on its own: flushed first, their foreign keys hold.
+    # Deliveries reference the message, and the unit of work does not order unrelated mappers.
     await session.flush()
     for endpoint in wanted:
         session.add(
