@@ -104,6 +104,9 @@ async def test_a_pause_lets_running_runs_finish(app: FastAPI) -> None:
                 "/api/halts", json={"scope": "application", "state": "paused", "reason": "r"}
             )
             assert paused.status_code == 201
+            # Two checks of the running run after the pause committed: a pause stops nothing.
+            await asyncio.wait_for(stack.worker.stop_checks_reach(stack.worker.stop_checks + 2), 30)
+            assert (await client.get(f"/api/runs/{run_id}")).json()["status"] == "running"
             refused = await client.post(
                 "/api/runs",
                 json={"inline": {"manifest": manifest("ops"), "prompt": "p"}, "input": {}},

@@ -57,6 +57,9 @@ class RunWorker:
         self._tasks: dict[str, asyncio.Task[object]] = {}
         # What halts can cover of each running run: its application and subject.
         self._subjects: dict[str, tuple[str, Subject]] = {}
+        # How many times running runs were checked for cancels and halts (tests await these).
+        self.stop_checks = 0
+        self._stop_checked = asyncio.Event()
         self._stopping = asyncio.Event()
         self._main: list[asyncio.Task[None]] = []
         self.claimed_total = 0
@@ -155,6 +158,14 @@ class RunWorker:
                 self._executor.stop(run_id, "cancelled")
             for run_id, halt in halted.items():
                 self._executor.stop(run_id, "halted", halt.describe)
+            self.stop_checks += 1
+            self._stop_checked.set()
+            self._stop_checked = asyncio.Event()
+
+    async def stop_checks_reach(self, count: int) -> None:
+        """Return once running runs have been checked for cancels and halts `count` times."""
+        while self.stop_checks < count:
+            await self._stop_checked.wait()
 
     async def _halted(self, ids: list[str]) -> dict[str, ActiveHalt]:
         runs = [(i, *self._subjects[i]) for i in ids if i in self._subjects]
