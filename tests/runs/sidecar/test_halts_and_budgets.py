@@ -124,8 +124,11 @@ async def test_a_halt_refuses_model_calls(
         "/api/halts", json={"scope": "model", "scope_value": MODEL, "reason": "bad model"}
     )
     assert created.status_code == 201
+    sink = RecordingSink()
     with pytest.raises(ModelGatewayError) as refused:
-        await gateway.chat_completion(run, chat(), RecordingSink())
+        await gateway.chat_completion(run, chat(), sink)
+    [logged] = sink.of("log")
+    assert "halted" in logged["message"]
     assert refused.value.status == 409
     assert refused.value.body["error"]["code"] == "halted"
     chunks = gateway.stream_chat_completion(run, {**chat(), "stream": True}, RecordingSink())

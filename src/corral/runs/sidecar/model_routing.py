@@ -42,14 +42,17 @@ class RunModelGateway:
     def _for(self, run: SidecarRun) -> ModelGateway:
         return self._scripted if run.manifest.model.provider == SCRIPTED else self._providers
 
-    async def _refuse_if_halted(self, run: SidecarRun) -> None:
+    async def _refuse_if_halted(self, run: SidecarRun, sink: EventSink) -> None:
         if self._halts is None:
             return
         halt = await self._halts.covering(run.application_id, run_subject(run))
         if halt is not None:
-            raise ModelGatewayError(
-                409, f"halted: {halt.describe}", kind="invalid_request_error", code="halted"
+            message = f"halted: {halt.describe}"
+            # In the run's log: the model gateway never saw the call, so no model_call event.
+            await sink.emit(
+                "log", {"level": "warning", "message": f"model call refused, {message}"}
             )
+            raise ModelGatewayError(409, message, kind="invalid_request_error", code="halted")
 
     async def list_models(self, run: SidecarRun) -> list[dict[str, Any]]:
         return await self._for(run).list_models(run)
@@ -57,13 +60,13 @@ class RunModelGateway:
     async def chat_completion(
         self, run: SidecarRun, body: dict[str, Any], sink: EventSink
     ) -> dict[str, Any]:
-        await self._refuse_if_halted(run)
+        await self._refuse_if_halted(run, sink)
         return await self._for(run).chat_completion(run, body, sink)
 
     async def stream_chat_completion(
         self, run: SidecarRun, body: dict[str, Any], sink: EventSink
     ) -> AsyncIterator[bytes]:
-        await self._refuse_if_halted(run)
+        await self._refuse_if_halted(run, sink)
         chunks = self._for(run).stream_chat_completion(run, body, sink)
         async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
