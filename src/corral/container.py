@@ -25,6 +25,7 @@ from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
 from corral.governance.decisions import Decider
 from corral.governance.evidence import ingest_sink
+from corral.governance.halts.cache import HaltCache
 from corral.governance.policy_sets import PolicySetCache
 from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
@@ -80,6 +81,7 @@ class Container:
     started_monotonic: float
     run_gates: RunGates
     run_signals: RunSignals
+    halt_cache: HaltCache
     webhook_sender: WebhookSender
     email: EmailSender
     mfa: MfaDeps
@@ -164,6 +166,7 @@ def build_container(settings: Settings) -> Container:
         else InMemoryThrottleStore()
     )
     policy_sets = PolicySetCache(throttle_store)
+    halt_cache = HaltCache(sessions)
     idempotency = IdempotencyStore(sessions)
     probes = HealthProbes()
     telemetry = settings.telemetry
@@ -231,7 +234,11 @@ def build_container(settings: Settings) -> Container:
         price_catalog=default_catalog(),
         policy_sets=policy_sets,
         decider=Decider(
-            policy_sets, side_sessions, metrics, offload_throttles=throttle_redis is not None
+            policy_sets,
+            side_sessions,
+            metrics,
+            offload_throttles=throttle_redis is not None,
+            halts=halt_cache,
         ),
         throttle_redis=throttle_redis,
         key_usage=KeyUsageRecorder(side_sessions),
@@ -240,6 +247,7 @@ def build_container(settings: Settings) -> Container:
         started_monotonic=time.monotonic(),
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
+        halt_cache=halt_cache,
         webhook_sender=webhook_sender,
         email=build_email_sender(settings.smtp, production=settings.is_production),
         mfa=MfaDeps(

@@ -15,6 +15,7 @@ from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.core.run_limits import PlatformRunLimits
+from corral.governance.budgets.monitor import MONITOR_INTERVAL_SECONDS, monitor_pass
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.retention import purge_inline_runs
@@ -117,6 +118,7 @@ def build_loop_specs(
         *_run_specs(
             sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
         ),
+        *_budget_specs(sessions),
         *_webhook_specs(webhook_sender),
     ]
 
@@ -137,6 +139,30 @@ def _webhook_specs(sender: WebhookSender | None) -> list[LoopSpec]:
             "(on every replica; claims never overlap).",
             interval_seconds=WEBHOOK_DELIVERY_INTERVAL_SECONDS,
             run=webhook_delivery,
+        )
+    ]
+
+
+def _budget_specs(sessions: async_sessionmaker[AsyncSession]) -> list[LoopSpec]:
+    async def budget_monitor() -> None:
+        report = await monitor_pass(sessions, utcnow())
+        if report.halts_created or report.halts_cleared or report.released:
+            _log.info(
+                "loop.budget_monitor",
+                halts_created=report.halts_created,
+                halts_cleared=report.halts_cleared,
+                released=report.released,
+            )
+
+    return [
+        LoopSpec(
+            name="budget_monitor",
+            description="Measures budgets from ingested spans, sends threshold and exceeded "
+            "webhooks once per window, halts an exceeded budget's scope and clears the halt "
+            "when the window rolls over; releases expired reservations.",
+            interval_seconds=MONITOR_INTERVAL_SECONDS,
+            run=budget_monitor,
+            leader_only=True,
         )
     ]
 

@@ -7,6 +7,8 @@ from corral.audit.models import AuditEvent
 from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
+from corral.governance.budgets.models import Budget, BudgetBucket, BudgetReservation
+from corral.governance.halts.models import Halt
 from corral.governance.models import (
     DecisionPolicy,
     DecisionRecord,
@@ -46,11 +48,15 @@ __all__ = [
     "Application",
     "ApplicationProvider",
     "AuditEvent",
+    "Budget",
+    "BudgetBucket",
+    "BudgetReservation",
     "Connection",
     "DecisionPolicy",
     "DecisionRecord",
     "EndUser",
     "GovernanceSettings",
+    "Halt",
     "IdempotencyRecord",
     "IngestSettings",
     "Invitation",

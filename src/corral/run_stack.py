@@ -18,6 +18,7 @@ from corral.runs.launch import runtime_spec
 from corral.runs.sandboxes.base import ResourceLimits, SandboxAdapter, SandboxSpec
 from corral.runs.sandboxes.selection import select_adapter
 from corral.runs.sidecar.contracts import ModelGateway, ToolGateway
+from corral.runs.sidecar.model_budgets import BudgetGate
 from corral.runs.sidecar.model_gateway import ProviderModelGateway
 from corral.runs.sidecar.model_routing import RunModelGateway
 from corral.runs.sidecar.server import Sidecar
@@ -91,7 +92,9 @@ def build_run_stack(
             container.price_catalog,
             provider_http,
             price_overrides=container.ingest_config,
-        )
+            budgets=BudgetGate(container.sessions, container.price_catalog),
+        ),
+        halts=container.halt_cache,
     )
     egress = EgressClient.for_tools(settings.tools)
     tool_gateway = HttpToolGateway(

@@ -231,6 +231,20 @@ class Corral:
         }
         return self._create(identity, "/api/schedules", body)
 
+    def create_halt(self, identity: Identity) -> str:
+        # An agent no contract run uses, so that the halt refuses nothing the cases create.
+        body = {"scope": "agent", "scope_value": "contract-halted", "reason": "contract"}
+        return self._create(identity, "/api/halts", body)
+
+    def create_budget(self, identity: Identity) -> str:
+        body = {
+            "name": f"contract-{self._serial}",
+            "limit": "1000",
+            "scope": "agent",
+            "scope_value": "contract-budgeted",
+        }
+        return self._create(identity, "/api/budgets", body)
+
     def create_webhook(self, identity: Identity) -> str:
         body = {"url": "https://hooks.contract.example.com/corral"}
         return self._create(identity, "/api/webhooks", body)
@@ -284,6 +298,8 @@ def _point_at_real_objects(
         "run_id": lambda: corral.create_run(identity),
         "provider_id": lambda: corral.create_provider(identity),
         "schedule_id": lambda: corral.create_schedule(identity),
+        "halt_id": lambda: corral.create_halt(identity),
+        "budget_id": lambda: corral.create_budget(identity),
         "endpoint_id": lambda: corral.create_webhook(identity),
         # A delivery of the endpoint chosen just before.
         "delivery_id": lambda: corral.create_delivery(

@@ -10,6 +10,12 @@ long as the server is away. `fail_closed=True`: a check raises `ServerUnreachabl
 bundle is older than `max_staleness_seconds`, or was never received. Until the first bundle
 arrives with `fail_closed=False`, calls are allowed and one warning is logged. A refused key
 raises `AuthenticationFailed` as long as no bundle was ever received.
+
+Halts. A second thread polls the application's active halts every `halt_poll_interval_seconds`
+(0.5 s by default, so a halt is learned within about 0.6 s; an unchanged set is a 304), and
+every check, guarded call and model call raises `Halted` before any policy when a halt covers
+its application, agent, end-user or model. Fail-static as well: the last answer stays in force
+while the server is away.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ from corral_sdk.bundle_http import BundleFetcher
 from corral_sdk.call import ProposedCall, SpanValue, proposed_call
 from corral_sdk.end_user import current_end_user, end_user_scope
 from corral_sdk.enforcement import enforce
-from corral_sdk.errors import AuthenticationFailed, CorralError, ServerUnreachable
+from corral_sdk.errors import AuthenticationFailed, CorralError, Halted, ServerUnreachable
 from corral_sdk.guard import P, make_guard
+from corral_sdk.halt_state import HaltState
+from corral_sdk.halts import covering
+from corral_sdk.halts_http import HaltFetcher
 from corral_sdk.model_call import ModelCall
 from corral_sdk.policy import Action, Decision, InMemoryThrottleStore, PolicySet
 from corral_sdk.policy_state import PolicyState, logger
@@ -58,6 +67,7 @@ class Client:
         fail_closed: bool = False,
         max_staleness_seconds: float = 300.0,
         refresh_interval_seconds: float = 5.0,
+        halt_poll_interval_seconds: float = 0.5,
         export_spans: bool = True,
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -65,18 +75,29 @@ class Client:
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
-        if max_staleness_seconds <= 0 or refresh_interval_seconds <= 0 or timeout_seconds <= 0:
+        if (
+            min(
+                max_staleness_seconds,
+                refresh_interval_seconds,
+                halt_poll_interval_seconds,
+                timeout_seconds,
+            )
+            <= 0
+        ):
             raise ValueError("durations must be greater than 0")
         self.endpoint = endpoint.rstrip("/")
         self.agent = agent
         self.fail_closed = fail_closed
         self.max_staleness_seconds = max_staleness_seconds
         self.refresh_interval_seconds = refresh_interval_seconds
+        self.halt_poll_interval_seconds = halt_poll_interval_seconds
         self.timeout_seconds = timeout_seconds
         self._fetcher = BundleFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
         self._state = PolicyState(
             self._fetcher, clock=clock, throttle_store=InMemoryThrottleStore()
         )
+        self._halt_fetcher = HaltFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
+        self._halts = HaltState(self._halt_fetcher, clock=clock)
         self._spans = SpanRecorder(
             api_key,
             self.endpoint,
@@ -87,6 +108,7 @@ class Client:
         )
         self._lifecycle = threading.Lock()
         self._refresher: Refresher | None = None
+        self._halt_refresher: Refresher | None = None
         self._closed = False
         self._warned_unenforced = False
 
@@ -100,6 +122,13 @@ class Client:
             if self._refresher is None:
                 self._refresher = Refresher(self._state, interval=self.refresh_interval_seconds)
                 self._refresher.start()
+                self._halt_refresher = Refresher(
+                    self._halts,
+                    interval=self.halt_poll_interval_seconds,
+                    max_delay=max(self.halt_poll_interval_seconds, 10.0),
+                    name="corral-halts-poll",
+                )
+                self._halt_refresher.start()
         return self
 
     def close(self) -> None:
@@ -109,10 +138,13 @@ class Client:
                 return
             self._closed = True
             refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.stop(self.timeout_seconds + 1.0)
+            halt_refresher, self._halt_refresher = self._halt_refresher, None
+        for thread in (refresher, halt_refresher):
+            if thread is not None:
+                thread.stop(self.timeout_seconds + 1.0)
         self._spans.shutdown()
         self._fetcher.close()
+        self._halt_fetcher.close()
 
     def __enter__(self) -> Client:
         return self.start()
@@ -140,6 +172,15 @@ class Client:
     def flush(self, timeout_seconds: float | None = None) -> bool:
         """Export the finished spans now; whether that finished in time."""
         return self._spans.flush(timeout_seconds or self.timeout_seconds)
+
+    def refresh_halts(self) -> bool:
+        """Ask for the active halts now; whether they changed."""
+        return self._halts.refresh()
+
+    def wait_for_halts(self, timeout_seconds: float) -> bool:
+        """Block until the poll brings a change of the active halts; whether one came."""
+        with self._halts.changed:
+            return self._halts.changed.wait(timeout_seconds)
 
     @property
     def revision(self) -> str | None:
@@ -169,8 +210,9 @@ class Client:
         logged or alerted. Raises `PolicyBlocked` (block, or the deny posture), `Throttled`
         (`retry_after_seconds`), `ApprovalRequired`, or, when failing closed, `ServerUnreachable`.
         """
-        policy_set = self._policies()
         call = self._call(name, args, attributes, agent, end_user)
+        self._refuse_if_halted(call.agent, call.end_user, None)
+        policy_set = self._policies()
         decision, decision_id = self._decide(call, policy_set)
         self._spans.record_check(call, decision, decision_id)
         enforce(decision, decision_id)
@@ -242,6 +284,7 @@ class Client:
         end_user = end_user if end_user is not None else current_end_user()
         if end_user:
             attrs["corral.end_user.id"] = end_user
+        self._refuse_if_halted(agent, end_user, model)
         return ModelCall(self._spans.tracer, f"{operation} {model}", attrs)
 
     def end_user(self, external_id: str) -> AbstractContextManager[str]:
@@ -253,8 +296,9 @@ class Client:
     def run_guarded(
         self, name: str, agent: str | None, args: Mapping[str, Any], call: Callable[[], R]
     ) -> R:
-        policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
+        self._refuse_if_halted(proposed.agent, proposed.end_user, None)
+        policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
             decision = self._enforce_in_span(span, proposed, policy_set)
             if decision.action is Action.STEER:
@@ -273,8 +317,9 @@ class Client:
         call: Callable[[], Awaitable[R]],
     ) -> R:
         await self._aensure_attempted()
-        policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
+        self._refuse_if_halted(proposed.agent, proposed.end_user, None)
+        policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
             decision = self._enforce_in_span(span, proposed, policy_set)
             if decision.action is Action.STEER:
@@ -298,9 +343,41 @@ class Client:
         return decision
 
     async def _aensure_attempted(self) -> None:
-        if not self._state.attempted:
+        if not self._state.attempted or not self._halts.attempted:
             self.start()
             await asyncio.to_thread(self._state.ensure_attempted)
+            await asyncio.to_thread(self._halts.ensure_attempted)
+
+    def _refuse_if_halted(self, agent: str | None, end_user: str | None, model: str | None) -> None:
+        """Raise `Halted` when an active halt covers the call; checked before any policy."""
+        if self._closed:
+            raise CorralError("the client is closed")
+        if self._refresher is None:
+            self.start()
+        state = self._halts
+        state.ensure_attempted()
+        if self.fail_closed:
+            age = state.age()
+            if age is None or age > self.max_staleness_seconds:
+                raise ServerUnreachable(
+                    "the active halts are unknown or stale and the client fails closed"
+                )
+        halt = covering(state.halts, agent, end_user, model)
+        if halt is None:
+            return
+        what = (
+            "the application"
+            if halt.scope == "application"
+            else (f"{halt.scope.replace('_', '-')} {halt.scope_value!r}")
+        )
+        raise Halted(
+            f"{what} is {halt.state} ({halt.id}): {halt.reason}",
+            halt_id=halt.id,
+            scope=halt.scope,
+            scope_value=halt.scope_value,
+            state=halt.state,
+            reason=halt.reason,
+        )
 
     def _call(
         self,

@@ -56,7 +56,25 @@ class ApprovalDenied(PolicyBlocked):
 
 
 class Halted(CorralError):
-    """The agent or application was halted (kill switch) and must stop."""
+    """An active halt (kill switch) covers the call: the application, the agent, the end-user
+    or the model is halted or paused. Raised before any policy is evaluated."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        halt_id: str | None = None,
+        scope: str | None = None,
+        scope_value: str | None = None,
+        state: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.halt_id = halt_id
+        self.scope = scope
+        self.scope_value = scope_value
+        self.state = state
+        self.reason = reason
 
 
 class ServerUnreachable(CorralError):

@@ -24,9 +24,11 @@ from corral.api.routes import (
     api_keys,
     apps,
     auth,
+    budgets,
     connections,
     decisions,
     end_users,
+    halts,
     ingest_settings,
     mfa,
     ops,
@@ -208,6 +210,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs,
         providers,
         schedules,
+        halts,
+        budgets,
         webhooks,
     ):
         app.include_router(module.router)

@@ -55,6 +55,10 @@ KEY_SCOPES: Final = frozenset(
         "schedules:write",
         "approvals:read",
         "approvals:write",
+        "halts:read",
+        "halts:write",
+        "budgets:read",
+        "budgets:write",
         "webhooks:read",
         "webhooks:write",
         "audit:read",
@@ -80,6 +84,8 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
         "runs:write",
         "schedules:write",
         "approvals:write",
+        # Anyone who may start runs may stop them: members can pull the kill switch.
+        "halts:write",
     },
     Role.VIEWER: _READS - {"audit:read", "settings:read", "api_keys:read", "invitations:read"},
 }
@@ -108,6 +114,11 @@ SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
     "schedules:write": "Create, change, switch on and off, and delete schedules.",
     "approvals:read": "List approval requests.",
     "approvals:write": "Approve or deny requests.",
+    "halts:read": "Read halts (the active ones are also readable with policies:read).",
+    "halts:write": "Halt and pause the application, agents, end-users, models and runs; clear "
+    "halts.",
+    "budgets:read": "Read budgets, their usage and forecasts.",
+    "budgets:write": "Create, change and delete budgets.",
     "webhooks:read": "Read webhook endpoints and their deliveries (never their secrets).",
     "webhooks:write": "Manage webhook endpoints, rotate their secrets, replay deliveries.",
     "audit:read": "Read and verify the audit log.",

@@ -140,6 +140,8 @@ class HttpToolGateway:
         report.decision = _decision_data(decided)
         decision = decided.decision
         action = decision.action
+        if decided.halt is not None:
+            return _refused("halted", decision.message or "halted", halt_id=decided.halt.id)
         if action is Action.BLOCK:
             return _refused("policy_blocked", decision.message or "blocked by policy")
         if action is Action.THROTTLE:
