@@ -1,7 +1,7 @@
 """halts and budgets: halts, budgets, their usage buckets and reservations
 
-Revision ID: 0010_halts_budgets
-Revises: 0009_webhooks
+Revision ID: 0011_halts_budgets
+Revises: 0010_email_mfa
 Create Date: 2026-12-02 09:02:03.251105
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_halts_budgets"
-down_revision = "0009_webhooks"
+revision = "0011_halts_budgets"
+down_revision = "0010_email_mfa"
 branch_labels = None
 depends_on = None
 
