@@ -14,6 +14,7 @@ from corral.api.deps import (
     client_address,
     log_fields,
     request_id,
+    user_agent,
 )
 from corral.api.openapi import ERRORS
 from corral.core.db import transaction
@@ -36,7 +37,9 @@ router = APIRouter(tags=["auth"], responses=ERRORS)
 
 
 def _anonymous(request: Request) -> Actor:
-    return Actor("system", None, request_id(request), client_address(request))
+    return Actor(
+        "system", None, request_id(request), client_address(request), user_agent(request)
+    )
 
 
 def _set_session_cookies(
