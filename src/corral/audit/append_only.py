@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import DDL, Table, event
+from sqlalchemy import Connection, Table, event
 
 APPEND_ONLY_TABLES = ("audit_events", "audit_anchors")
 PG_FUNCTION = "corral_audit_append_only"
@@ -50,14 +50,24 @@ def drop_statements(dialect: str, table: str) -> list[str]:
             f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}",
             f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
         ]
-    return [f"DROP TRIGGER IF EXISTS {table}_no_update", f"DROP TRIGGER IF EXISTS {table}_no_delete"]
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_no_update",
+        f"DROP TRIGGER IF EXISTS {table}_no_delete",
+    ]
+
+
+def _create_triggers(table: Table, connection: Connection, **_: Any) -> None:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statements = postgresql_statements(table.name)
+    elif dialect == "sqlite":
+        statements = sqlite_statements(table.name)
+    else:
+        return
+    for statement in statements:
+        connection.exec_driver_sql(statement)
 
 
 def attach(table: Table) -> None:
     """Create the triggers whenever `table` is created from the metadata."""
-    for statement in sqlite_statements(table.name):
-        event.listen(table, "after_create", DDL(statement).execute_if(dialect="sqlite"))
-    for statement in postgresql_statements(table.name):
-        # `DDL` formats its text with `%`; the function body has none, but escape to be safe.
-        ddl: Any = DDL(statement.replace("%", "%%")).execute_if(dialect="postgresql")
-        event.listen(table, "after_create", ddl)
+    event.listen(table, "after_create", _create_triggers)

@@ -84,7 +84,7 @@ def chain_of(org_id: str | None, application_id: str | None) -> str:
     return application_id or org_id or SYSTEM_CHAIN
 
 
-def canonical_json(value: object) -> bytes:
+def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of a JSON value."""
     return rfc8785.dumps(value)
 

@@ -21,7 +21,15 @@ from corral.core.request_context import Actor
 # What came of the action: most events record a change that happened (`success`); enforcement
 # decisions record what was refused or held back.
 Outcome = Literal[
-    "success", "failure", "denied", "blocked", "steered", "throttled", "pending", "alerted", "logged"
+    "success",
+    "failure",
+    "denied",
+    "blocked",
+    "steered",
+    "throttled",
+    "pending",
+    "alerted",
+    "logged",
 ]
 _USER_AGENT_CHARS = 256
 

@@ -37,9 +37,7 @@ router = APIRouter(tags=["auth"], responses=ERRORS)
 
 
 def _anonymous(request: Request) -> Actor:
-    return Actor(
-        "system", None, request_id(request), client_address(request), user_agent(request)
-    )
+    return Actor("system", None, request_id(request), client_address(request), user_agent(request))
 
 
 def _set_session_cookies(
