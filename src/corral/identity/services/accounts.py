@@ -209,6 +209,7 @@ async def login(
                 target_type="user",
                 target_id=user.id,
                 org_id=None,
+                outcome="failure",
             )
             user.failed_login_count += 1
             if user.failed_login_count >= deps.auth.login_max_failures:
