@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corral.audit import canonical
 from corral.audit.chain import canonical_json
 from corral.audit.redact import REDACTED, redact
 
@@ -56,3 +63,38 @@ def test_secret_looking_keys_are_redacted_at_every_depth() -> None:
         "items": [{"client_secret": REDACTED, "id": 1}],
     }
     assert redact(None) is None
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSON_VALUES)
+def test_the_fast_writer_matches_the_reference_package(value: Any) -> None:
+    assert canonical.dumps(value) == rfc8785.dumps(value)
+
+
+def test_controls_and_keys_beyond_the_basic_plane() -> None:
+    value: dict[str, Any] = {
+        "\U0001f600": 1,
+        "\ufb33": 2,
+        "x": "".join(chr(c) for c in range(0x20)) + "\u2028/",
+    }
+    assert canonical.dumps(value) == rfc8785.dumps(value)
+    plain: dict[str, Any] = {"b": ["\x1f\u2028/é"], "a": {"z": None, "y": [True, 2**53 - 1]}}
+    assert canonical.dumps(plain) == rfc8785.dumps(plain)
+
+
+def test_unsafe_integers_are_refused() -> None:
+    with pytest.raises(ValueError, match="I-JSON"):
+        canonical.dumps({"n": 2**53})

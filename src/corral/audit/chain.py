@@ -22,13 +22,13 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-import rfc8785
 import structlog
 from sqlalchemy import Connection, Engine, Table, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, UOWTransaction
 
+from corral.audit import canonical
 from corral.audit.models import SYSTEM_CHAIN, AuditChainHead, AuditEvent
 from corral.core.clock import as_utc, utcnow
 from corral.core.ids import new_id
@@ -86,7 +86,7 @@ def chain_of(org_id: str | None, application_id: str | None) -> str:
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of a JSON value."""
-    return rfc8785.dumps(value)
+    return canonical.dumps(value)
 
 
 def format_time(value: datetime) -> str:
