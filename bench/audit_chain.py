@@ -28,8 +28,10 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import psycopg
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.audit import service as audit
@@ -45,6 +47,7 @@ APP = "app_00000000000000000000bench"
 ORG = "org_00000000000000000000bench"
 ACTOR = Actor("user", "usr_00000000000000000000bench", "req_bench", "203.0.113.9", "bench/1.0")
 BENCH_DATABASE = "corral_bench_audit"
+_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Result:
     events_sequential: int
     events_concurrent: int
     concurrency: int
+    unchained_insert_per_s: float
     append_sequential_per_s: float
     append_concurrent_per_s: float
     verify_events: int
@@ -77,6 +81,36 @@ async def _append_one(sessions: async_sessionmaker[AsyncSession], n: int) -> Non
             application_id=APP,
             before={"name": "old", "priority": 1},
             after={"name": f"new {n}", "priority": 2},
+        )
+
+
+async def _append_unchained(sessions: async_sessionmaker[AsyncSession], n: int) -> None:
+    """The same row in the same kind of transaction, inserted without the chain: the baseline."""
+    async with transaction(sessions) as session:
+        await session.execute(
+            insert(_EVENTS).values(
+                id=f"aud_base{n:022d}",
+                chain_id="baseline",
+                seq=n + 1,
+                org_id=ORG,
+                application_id=APP,
+                actor_type="user",
+                actor_id=ACTOR.id,
+                action="policy.updated",
+                target_type="policy",
+                target_id=f"pol_{n}",
+                outcome="success",
+                details={},
+                before={"name": "old", "priority": 1},
+                after={"name": f"new {n}", "priority": 2},
+                request_id=ACTOR.request_id,
+                ip_address=ACTOR.ip_address,
+                user_agent=ACTOR.user_agent,
+                created_at=utcnow(),
+                key_id="none",
+                prev_hash="",
+                row_hash="",
+            )
         )
 
 
@@ -115,6 +149,12 @@ async def bench(url: str, label: str, events: int, concurrency: int) -> Result:
         attach_keys(engine, keys)
         sessions = create_sessionmaker(engine)
 
+        say(f"[{label}] {events} unchained inserts of the same row (baseline)")
+        started = time.perf_counter()
+        for n in range(events):
+            await _append_unchained(sessions, n)
+        baseline = events / (time.perf_counter() - started)
+
         say(f"[{label}] {events} sequential appends (one transaction each)")
         started = time.perf_counter()
         for n in range(events):
@@ -142,6 +182,7 @@ async def bench(url: str, label: str, events: int, concurrency: int) -> Result:
             events_sequential=events,
             events_concurrent=events,
             concurrency=concurrency,
+            unchained_insert_per_s=round(baseline, 1),
             append_sequential_per_s=round(sequential, 1),
             append_concurrent_per_s=round(concurrent, 1),
             verify_events=report.events_checked,
@@ -188,6 +229,7 @@ def main() -> None:
         print(json.dumps(asdict(result), indent=2))
         return
     print(f"database:                 {result.database} ({result.machine})")
+    print(f"unchained insert:         {result.unchained_insert_per_s:>10,.0f} rows/s (baseline)")
     print(f"append, sequential:       {result.append_sequential_per_s:>10,.0f} events/s")
     print(
         f"append, {result.concurrency} writers:      "

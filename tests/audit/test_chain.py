@@ -270,3 +270,42 @@ async def test_concurrent_transactions_never_fork_the_chain(app: FastAPI) -> Non
     assert head is not None
     assert head.seq == 48
     assert (await verify(container)).ok
+
+
+async def test_transactions_open_together_append_one_after_another_on_postgresql(
+    app: FastAPI, database_url: str
+) -> None:
+    """All writers start their transaction first, then all append at once: none may fork."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers hold the write lock from BEGIN: they cannot overlap")
+    container = container_of(app)
+    writers = 16
+    started = 0
+    all_started = asyncio.Event()
+
+    async def writer(n: int) -> None:
+        nonlocal started
+        async with transaction(container.sessions) as session:
+            await session.execute(select(AuditEvent.id).limit(1))
+            started += 1
+            if started == writers:
+                all_started.set()
+            await all_started.wait()
+            for i in range(5):
+                audit.record(
+                    session,
+                    ACTOR,
+                    "policy.updated",
+                    target_type="policy",
+                    target_id=f"pol_{n}_{i}",
+                    org_id=ORG,
+                    application_id=APP,
+                )
+
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    rows = await events(container)
+    assert [e.seq for e in rows] == list(range(1, writers * 5 + 1))
+    # Each transaction's events are consecutive: the head stays locked until its commit.
+    by_writer = [e.target_id.split("_")[1] for e in rows if e.target_id]
+    assert all(len(set(by_writer[i : i + 5])) == 1 for i in range(0, len(by_writer), 5))
+    assert (await verify(container)).ok

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, Table, event, select, update
+from sqlalchemy import Connection, Engine, Table, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, UOWTransaction
@@ -142,18 +142,19 @@ def _keys_for(bind: Engine | Connection) -> AuditKeys:
 
 
 def _lock_head(connection: Connection, chain_id: str) -> tuple[int, str]:
-    """Create the chain's head if it is new, then lock it; its (seq, row_hash)."""
+    """Create the chain's head if it is new, or lock it; its (seq, row_hash). One statement.
+
+    `ON CONFLICT DO UPDATE` with a no-op assignment locks the existing row like `SELECT … FOR
+    UPDATE` would (waiting for a transaction that holds it, then reading its committed state),
+    and creates the head of a new chain without a race between two first appends.
+    """
     dialect = connection.dialect.name
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    connection.execute(
+    head = connection.execute(
         insert_into(_HEADS)
         .values(chain_id=chain_id, seq=0, row_hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["chain_id"])
-    )
-    head = connection.execute(
-        select(_HEADS.c.seq, _HEADS.c.row_hash)
-        .where(_HEADS.c.chain_id == chain_id)
-        .with_for_update()
+        .on_conflict_do_update(index_elements=["chain_id"], set_={"seq": _HEADS.c.seq})
+        .returning(_HEADS.c.seq, _HEADS.c.row_hash)
     ).one()
     return int(head.seq), str(head.row_hash)
 
