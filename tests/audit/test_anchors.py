@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from corral.audit import anchors, merkle
 from corral.audit.anchors import AnchorSigner, anchor_pending, verify_event_offline
-from corral.audit.chain import format_time
+from corral.audit.chain import canonical_json, format_time, signed_fields
 from corral.audit.models import AuditAnchor, AuditEvent
 from tests.audit import tamper
-from tests.audit.test_chain import APP, append, container_of
+from tests.audit.test_chain import APP, append, container_of, events, verify
 
 
 async def _anchors(app: FastAPI) -> list[AuditAnchor]:
@@ -85,3 +85,66 @@ async def test_a_chain_with_a_hole_is_not_sealed(app: FastAPI, database_url: str
     tamper.tamper(database_url, tamper.delete(APP, 2))
     assert await anchor_pending(container.sessions, container.anchor_signer, max_events=100) == 0
     assert await _anchors(app) == []
+
+
+async def test_anchors_catch_a_rewrite_made_with_the_hmac_key(
+    app: FastAPI, database_url: str
+) -> None:
+    container = container_of(app)
+    await append(container, 5)
+    await anchor_pending(container.sessions, container.anchor_signer, max_events=100)
+    last = (await events(container))[-1]
+    rewritten = {**signed_fields(last), "action": "policy.deleted"}
+    keys = container.audit_keys
+    row_hash = keys.row_hash(last.key_id, canonical_json(rewritten), last.prev_hash)
+    params = {"c": APP, "h": row_hash}
+    tamper.tamper(
+        database_url,
+        (
+            "UPDATE audit_events SET action = 'policy.deleted', row_hash = :h "
+            "WHERE chain_id = :c AND seq = 5",
+            params,
+        ),
+        ("UPDATE audit_chain_heads SET row_hash = :h WHERE chain_id = :c", params),
+    )
+    report = await verify(container)
+    assert (report.ok, report.first_bad_seq, report.reason) == (False, 1, "anchor_mismatch")
+
+
+async def test_anchors_catch_a_cut_end_with_a_rewritten_head(
+    app: FastAPI, database_url: str
+) -> None:
+    container = container_of(app)
+    await append(container, 5)
+    await anchor_pending(container.sessions, container.anchor_signer, max_events=100)
+    fourth = (await events(container))[3]
+    params = {"c": APP, "h": fourth.row_hash}
+    tamper.tamper(
+        database_url,
+        tamper.delete(APP, 5),
+        ("UPDATE audit_chain_heads SET seq = 4, row_hash = :h WHERE chain_id = :c", params),
+    )
+    report = await verify(container)
+    assert (report.ok, report.first_bad_seq, report.reason) == (False, 5, "missing_event")
+
+
+async def test_anchors_signed_by_another_key_are_refused(app: FastAPI) -> None:
+    container = container_of(app)
+    await append(container, 3)
+    await anchor_pending(container.sessions, AnchorSigner(os.urandom(32)), max_events=100)
+    report = await verify(container)
+    assert (report.ok, report.first_bad_seq, report.reason) == (
+        False,
+        1,
+        "anchor_signature_invalid",
+    )
+
+
+async def test_a_sound_chain_checks_its_anchors(app: FastAPI) -> None:
+    container = container_of(app)
+    await append(container, 5)
+    await anchor_pending(container.sessions, container.anchor_signer, max_events=2)
+    await append(container, 1)
+    report = await verify(container)
+    assert (report.ok, report.anchors_checked, report.events_checked) == (True, 3, 6)
+    assert (await verify(container, from_seq=2, to_seq=4)).anchors_checked == 1

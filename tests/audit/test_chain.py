@@ -48,9 +48,22 @@ async def append(container: Container, count: int, *, chain: str = APP) -> None:
             )
 
 
-async def verify(container: Container, chain: str = APP, **kwargs: int) -> ChainReport:
+async def verify(
+    container: Container,
+    chain: str = APP,
+    *,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+) -> ChainReport:
     async with container.sessions() as session:
-        return await verify_chain(session, container.audit_keys, chain, **kwargs)
+        return await verify_chain(
+            session,
+            container.audit_keys,
+            chain,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            anchor_key=container.anchor_signer.public_key,
+        )
 
 
 async def events(container: Container, chain: str = APP) -> list[AuditEvent]:

@@ -124,10 +124,13 @@ async def verify(
     *,
     from_seq: int | None,
     to_seq: int | None,
+    anchor_key: str,
 ) -> ChainReport:
     if from_seq is not None and to_seq is not None and to_seq < from_seq:
         raise InvalidInput("to_seq must not be below from_seq", code="invalid_range")
-    return await verify_chain(session, keys, chain_id, from_seq=from_seq, to_seq=to_seq)
+    return await verify_chain(
+        session, keys, chain_id, from_seq=from_seq, to_seq=to_seq, anchor_key=anchor_key
+    )
 
 
 async def list_anchors(

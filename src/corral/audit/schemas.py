@@ -47,9 +47,11 @@ class VerifyRead(BaseModel):
     first_bad_seq: int | None
     reason: str | None = Field(
         description="`missing_event`, `row_hash_mismatch`, `prev_hash_mismatch`, "
-        "`unknown_key`, `unsigned_event` or `head_mismatch`; null when ok."
+        "`unknown_key`, `unsigned_event`, `head_mismatch`, `anchor_mismatch` or "
+        "`anchor_signature_invalid`; null when ok."
     )
     detail: str | None
+    anchors_checked: int = Field(description="Signed anchors whose Merkle root was rebuilt.")
     events_per_second: float
 
 

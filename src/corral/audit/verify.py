@@ -11,26 +11,37 @@ number and a reason:
 - `prev_hash_mismatch`: the row does not follow its predecessor (rows inserted or swapped);
 - `unknown_key`: the row names a key id that is not configured;
 - `unsigned_event`: an unsigned (`legacy`) row after signed ones;
-- `head_mismatch`: the chain head records a different last hash than the last row has.
+- `head_mismatch`: the chain head records a different last hash than the last row has;
+- `anchor_mismatch`: events under a signed anchor no longer hash to its Merkle root (changed by
+  someone holding the HMAC key, which the chain alone cannot notice);
+- `anchor_signature_invalid`: an anchor is not signed by the configured anchor key.
+
+Anchors also bound the chain's length: events cut from its end together with a rewritten head
+are found because an anchor still covers them.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from corral.audit import merkle
+from corral.audit.anchors import event_leaf, verify_anchor_signature
 from corral.audit.chain import (
     GENESIS_HASH,
     SIGNED_FIELDS,
     AuditKeys,
     canonical_json,
+    document,
+    format_time,
     signed_fields,
 )
-from corral.audit.models import AuditChainHead, AuditEvent
+from corral.audit.models import AuditAnchor, AuditChainHead, AuditEvent
 
 LEGACY_KEY_ID = "legacy"
 _EVENTS = cast(Table, AuditEvent.__table__)
@@ -51,6 +62,7 @@ class ChainReport:
     reason: str | None
     detail: str | None
     seconds: float
+    anchors_checked: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -104,6 +116,67 @@ class _Walk:
         return True
 
 
+class _Anchors:
+    """Rebuilds each anchor's Merkle root from the rows as the walk passes them."""
+
+    def __init__(self, anchors: list[AuditAnchor], public_key: str | None) -> None:
+        self.pending = deque(anchors)
+        self.public_key = public_key
+        self.leaves: list[bytes] = []
+        self.checked = 0
+
+    def see(self, row: Any, walk: _Walk) -> bool:
+        if not self.pending or row.seq < self.pending[0].first_seq:
+            return True
+        anchor = self.pending[0]
+        self.leaves.append(event_leaf(document(row)))
+        if row.seq < anchor.last_seq:
+            return True
+        self.pending.popleft()
+        leaves, self.leaves = self.leaves, []
+        if len(leaves) != anchor.tree_size or merkle.root(leaves).hex() != anchor.root_hash:
+            walk.fail(
+                anchor.first_seq,
+                "anchor_mismatch",
+                f"events {anchor.first_seq}–{anchor.last_seq} no longer match anchor {anchor.id}",
+            )
+            return False
+        if self.public_key is not None and not _signed_by(anchor, self.public_key):
+            walk.fail(
+                anchor.first_seq,
+                "anchor_signature_invalid",
+                f"anchor {anchor.id} is not signed by the configured anchor key",
+            )
+            return False
+        self.checked += 1
+        return True
+
+
+def _signed_by(anchor: AuditAnchor, public_key: str) -> bool:
+    exported = {
+        "id": anchor.id,
+        "chain_id": anchor.chain_id,
+        "first_seq": anchor.first_seq,
+        "last_seq": anchor.last_seq,
+        "tree_size": anchor.tree_size,
+        "root_hash": anchor.root_hash,
+        "created_at": format_time(anchor.created_at),
+        "signature": anchor.signature,
+    }
+    return anchor.public_key == public_key and verify_anchor_signature(exported, public_key)
+
+
+async def _anchors_within(
+    session: AsyncSession, chain_id: str, start: int, to_seq: int | None
+) -> list[AuditAnchor]:
+    query = select(AuditAnchor).where(
+        AuditAnchor.chain_id == chain_id, AuditAnchor.first_seq >= start
+    )
+    if to_seq is not None:
+        query = query.where(AuditAnchor.last_seq <= to_seq)
+    return list(await session.scalars(query.order_by(AuditAnchor.first_seq)))
+
+
 async def verify_chain(
     session: AsyncSession,
     keys: AuditKeys,
@@ -111,9 +184,11 @@ async def verify_chain(
     *,
     from_seq: int | None = None,
     to_seq: int | None = None,
+    anchor_key: str | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ChainReport:
-    """Verify the chain's events from `from_seq` (default 1) to `to_seq` (default: the head)."""
+    """Verify the chain's events from `from_seq` (default 1) to `to_seq` (default: the head),
+    and the anchors inside that range (their signatures too, when `anchor_key` is given)."""
     started = time.perf_counter()
     head = await session.get(AuditChainHead, chain_id)
     head_seq, head_hash = (head.seq, head.row_hash) if head is not None else (0, GENESIS_HASH)
@@ -128,6 +203,7 @@ async def verify_chain(
             )
         )
     walk = _Walk(keys, prev_hash, start)
+    anchors = _Anchors(await _anchors_within(session, chain_id, start, to_seq), anchor_key)
     last = start - 1
     while last < end and walk.reason is None:
         rows = (
@@ -141,11 +217,14 @@ async def verify_chain(
         if not rows:
             break
         for row in rows:
-            if not walk.check(row):
+            if not (walk.check(row) and anchors.see(row, walk)):
                 break
         last = int(rows[-1].seq)
     if walk.reason is None and walk.next_seq <= end:
         walk.fail(walk.next_seq, "missing_event", f"the chain ends before its head (seq {end})")
+    if walk.reason is None and anchors.pending:
+        covered = anchors.pending[-1].last_seq
+        walk.fail(walk.next_seq, "missing_event", f"anchors cover the chain up to seq {covered}")
     if (
         walk.reason is None
         and to_seq is None
@@ -166,6 +245,7 @@ async def verify_chain(
         reason=walk.reason,
         detail=walk.detail,
         seconds=time.perf_counter() - started,
+        anchors_checked=anchors.checked,
     )
 
 

@@ -27,7 +27,12 @@ async def _verify(
         targets = chains or await chain_ids(session)
         return [
             await verify_chain(
-                session, container.audit_keys, chain_id, from_seq=from_seq, to_seq=to_seq
+                session,
+                container.audit_keys,
+                chain_id,
+                from_seq=from_seq,
+                to_seq=to_seq,
+                anchor_key=container.anchor_signer.public_key,
             )
             for chain_id in targets
         ]

@@ -133,10 +133,16 @@ async def verify_chain(
     to_seq: Annotated[int | None, Query(ge=1, description="Last sequence number.")] = None,
     chain: Chain = "application",
 ) -> VerifyRead:
-    """Walk the chain (or a range): HMACs, links, gaps, and the head; the first bad event."""
+    """Walk the chain (or a range): HMACs, links, gaps, the head and the signed anchors' roots;
+    the first bad event."""
     chain_id = queries.readable_chain(scope, chain)
     report = await queries.verify(
-        session, container.audit_keys, chain_id, from_seq=from_seq, to_seq=to_seq
+        session,
+        container.audit_keys,
+        chain_id,
+        from_seq=from_seq,
+        to_seq=to_seq,
+        anchor_key=container.anchor_signer.public_key,
     )
     return VerifyRead(
         chain_id=report.chain_id,
@@ -149,6 +155,7 @@ async def verify_chain(
         first_bad_seq=report.first_bad_seq,
         reason=report.reason,
         detail=report.detail,
+        anchors_checked=report.anchors_checked,
         events_per_second=round(report.events_per_second, 1),
     )
 
