@@ -35,6 +35,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.audit import service as audit
+from corral.audit.anchors import AnchorSigner, anchor_pending
 from corral.audit.chain import AuditKeys, attach_keys, canonical_json, signed_fields
 from corral.audit.models import AuditEvent
 from corral.audit.verify import verify_chain
@@ -61,6 +62,8 @@ class Result:
     append_concurrent_per_s: float
     verify_events: int
     verify_per_s: float
+    anchor_per_s: float
+    verify_with_anchors_per_s: float
     sign_only_per_s: float
     machine: str
 
@@ -177,6 +180,16 @@ async def bench(url: str, label: str, events: int, concurrency: int) -> Result:
             report = await verify_chain(session, keys, APP)
         if not report.ok:
             raise SystemExit(f"the chain does not verify: {report}")
+
+        say(f"[{label}] sealing the chain under anchors, then verifying chain and anchors")
+        signer = AnchorSigner(b"s" * 32)
+        started = time.perf_counter()
+        made = await anchor_pending(sessions, signer, max_events=10_000)
+        anchoring = report.events_checked / (time.perf_counter() - started)
+        async with sessions() as session:
+            anchored = await verify_chain(session, keys, APP, anchor_key=signer.public_key)
+        if not anchored.ok or anchored.anchors_checked != made:
+            raise SystemExit(f"the anchored chain does not verify: {anchored}")
         return Result(
             database=label,
             events_sequential=events,
@@ -187,6 +200,8 @@ async def bench(url: str, label: str, events: int, concurrency: int) -> Result:
             append_concurrent_per_s=round(concurrent, 1),
             verify_events=report.events_checked,
             verify_per_s=round(report.events_per_second, 1),
+            anchor_per_s=round(anchoring, 1),
+            verify_with_anchors_per_s=round(anchored.events_per_second, 1),
             sign_only_per_s=round(_sign_only_rate(keys, 20_000), 1),
             machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}",
@@ -239,6 +254,8 @@ def main() -> None:
         f"verify whole chain:       {result.verify_per_s:>10,.0f} events/s "
         f"({result.verify_events} events)"
     )
+    print(f"anchor (seal) the chain:  {result.anchor_per_s:>10,.0f} events/s")
+    print(f"verify chain + anchors:   {result.verify_with_anchors_per_s:>10,.0f} events/s")
     print(f"sign only (CPU):          {result.sign_only_per_s:>10,.0f} events/s")
 
 
