@@ -19,6 +19,7 @@ from corral.audit.verify import ChainReport, verify_chain
 from corral.container import Container
 from corral.core.db import transaction
 from corral.core.request_context import Actor
+from corral.identity.access import run_scope
 from tests.audit import tamper
 from tests.conftest import TEST_SECRETS, make_settings
 
@@ -322,3 +323,21 @@ async def test_transactions_open_together_append_one_after_another_on_postgresql
     by_writer = [e.target_id.split("_")[1] for e in rows if e.target_id]
     assert all(len(set(by_writer[i : i + 5])) == 1 for i in range(0, len(by_writer), 5))
     assert (await verify(container)).ok
+
+
+async def test_a_change_on_behalf_of_an_end_user_names_both(app: FastAPI) -> None:
+    container = container_of(app)
+    scope = run_scope(
+        run_id="run_0000000000000000000000test",
+        org_id=ORG,
+        application_id=APP,
+        end_user_id="eu_00000000000000000000000test",
+        permissions=frozenset(),
+    )
+    async with transaction(container.sessions) as session:
+        audit.record_in_application(
+            session, scope, "run.cancelled", target_type="run", target_id=None, details={"a": 1}
+        )
+    [event] = await events(container)
+    assert (event.actor_type, event.actor_id) == ("run", "run_0000000000000000000000test")
+    assert event.details == {"a": 1, "on_behalf_of_end_user": "eu_00000000000000000000000test"}

@@ -107,7 +107,14 @@ def record_in_application(
     after: Mapping[str, Any] | None = None,
     outcome: Outcome = "success",
 ) -> AuditEvent:
-    """`record` for a change made by the scope's caller inside the scope's application."""
+    """`record` for a change made by the scope's caller inside the scope's application.
+
+    A caller acting as one of the application's end-users (an API key with the impersonation
+    header) stays the actor; the end-user is noted in the details.
+    """
+    end_user_id: str | None = getattr(scope, "end_user_id", None)
+    if end_user_id is not None:
+        details = {**(details or {}), "on_behalf_of_end_user": end_user_id}
     return record(
         session,
         scope.caller.actor,
