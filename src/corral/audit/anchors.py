@@ -10,7 +10,8 @@ proof, the anchor and Corral's public key can check the event offline
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -29,7 +30,7 @@ from corral.audit import merkle
 from corral.audit.chain import SIGNED_FIELDS, canonical_json, document, format_time
 from corral.audit.models import AuditAnchor, AuditChainHead, AuditEvent
 from corral.core.clock import utcnow
-from corral.core.db import transaction
+from corral.core.db import READ_ONLY, transaction
 from corral.core.errors import Conflict
 from corral.core.ids import new_id
 
@@ -100,6 +101,7 @@ async def _documents(
 async def _anchor_next(
     session: AsyncSession, signer: AnchorSigner, chain_id: str, after_seq: int, head_seq: int
 ) -> AuditAnchor | None:
+    """The next anchor of the chain, built from committed (so unchangeable) events."""
     rows = await _documents(session, chain_id, after_seq + 1, head_seq)
     if not rows:
         return None
@@ -131,7 +133,6 @@ async def _anchor_next(
             created_at=anchor.created_at,
         )
     )
-    session.add(anchor)
     return anchor
 
 
@@ -143,7 +144,7 @@ async def anchor_pending(
     A chain head only moves when the transaction that appended commits (it holds the head's
     lock until then), so every event up to a committed head is itself committed.
     """
-    async with transaction(sessions) as session:
+    async with _reading(sessions) as session:
         anchored = (
             select(AuditAnchor.chain_id, func.max(AuditAnchor.last_seq).label("last_seq"))
             .group_by(AuditAnchor.chain_id)
@@ -161,15 +162,26 @@ async def anchor_pending(
     for chain_id, head_seq, last_anchored in pending:
         after = int(last_anchored or 0)
         while after < head_seq:
-            async with transaction(sessions) as session:
+            # Read and hash outside the write: on SQLite a write transaction holds the one
+            # write lock, and committed events cannot change under the reader.
+            async with _reading(sessions) as session:
                 anchor = await _anchor_next(
                     session, signer, chain_id, after, min(head_seq, after + max_events)
                 )
             if anchor is None:
                 break
+            async with transaction(sessions) as session:
+                session.add(anchor)
             made += 1
             after = anchor.last_seq
     return made
+
+
+@asynccontextmanager
+async def _reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session, session.begin():
+        await session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 @dataclass(frozen=True, slots=True)
