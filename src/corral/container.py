@@ -9,6 +9,8 @@ import redis.asyncio as redis_asyncio
 from redis import Redis as SyncRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner
+from corral.audit.chain import AuditKeys, attach_keys
 from corral.core import secrets as server_secrets
 from corral.core.bounded_checks import BoundedChecks
 from corral.core.crypto import EncryptionKeyring, Signer
@@ -31,7 +33,7 @@ from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
 from corral.identity.services.mfa import MfaDeps
-from corral.loops import build_loop_specs
+from corral.loops import AnchorLoop, build_loop_specs
 from corral.notify.sender import EmailSender, build_email_sender
 from corral.runs.gates import RunGates
 from corral.runs.signals import RunSignals
@@ -87,6 +89,8 @@ class Container:
     mfa: MfaDeps
     # Password-reset requests, per client address and per account (hourly buckets).
     password_reset_limiter: RateLimiter
+    audit_keys: AuditKeys
+    anchor_signer: AnchorSigner
 
     async def aclose(self) -> None:
         await self.ingest.stop()
@@ -117,6 +121,9 @@ def build_container(settings: Settings) -> Container:
     # would hold every connection while each waits for one more.
     side_engine = create_engine(settings.effective_database_url)
     side_sessions = create_sessionmaker(side_engine)
+    audit_keys = AuditKeys(secrets_.audit_keys)
+    attach_keys(engine, audit_keys)
+    attach_keys(side_engine, audit_keys)
     redis = (
         redis_asyncio.Redis.from_url(settings.redis_url, socket_timeout=2.0)
         if settings.redis_url
@@ -182,6 +189,7 @@ def build_container(settings: Settings) -> Container:
     )
     keyring = EncryptionKeyring(secrets_.encryption_keys)
     webhook_sender = WebhookSender(sessions, keyring, settings.webhooks)
+    anchor_signer = AnchorSigner(secrets_.audit_signing_key)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -192,6 +200,11 @@ def build_container(settings: Settings) -> Container:
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
         run_limits=settings.runs.platform_run_limits,
         webhook_sender=webhook_sender,
+        anchors=AnchorLoop(
+            anchor_signer,
+            interval_seconds=settings.audit.anchor_interval_seconds,
+            max_events=settings.audit.anchor_max_events,
+        ),
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -257,6 +270,8 @@ def build_container(settings: Settings) -> Container:
         password_reset_limiter=_hourly(
             redis, settings.auth.password_reset_per_hour, "corral:pwreset:"
         ),
+        audit_keys=audit_keys,
+        anchor_signer=anchor_signer,
     )
 
 

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner, anchor_pending
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.core.health import HealthProbes
@@ -24,6 +25,16 @@ from corral.traces.retention import enforce_retention
 from corral.webhooks.sender import WebhookSender
 
 _log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnchorLoop:
+    """What the `audit_anchor` loop needs: the signing key and its pace."""
+
+    signer: AnchorSigner
+    interval_seconds: float
+    max_events: int
+
 
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
@@ -42,6 +53,7 @@ def build_loop_specs(
     inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
     webhook_sender: WebhookSender | None = None,
+    anchors: AnchorLoop | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -120,6 +132,7 @@ def build_loop_specs(
         ),
         *_budget_specs(sessions),
         *_webhook_specs(webhook_sender),
+        *_audit_specs(sessions, anchors),
     ]
 
 
@@ -162,6 +175,29 @@ def _budget_specs(sessions: async_sessionmaker[AsyncSession]) -> list[LoopSpec]:
             "when the window rolls over; releases expired reservations.",
             interval_seconds=MONITOR_INTERVAL_SECONDS,
             run=budget_monitor,
+            leader_only=True,
+        )
+    ]
+
+
+def _audit_specs(
+    sessions: async_sessionmaker[AsyncSession], anchors: AnchorLoop | None
+) -> list[LoopSpec]:
+    if anchors is None:
+        return []
+
+    async def audit_anchor() -> None:
+        made = await anchor_pending(sessions, anchors.signer, max_events=anchors.max_events)
+        if made:
+            _log.info("loop.audit_anchor", anchors=made)
+
+    return [
+        LoopSpec(
+            name="audit_anchor",
+            description="Seals each audit chain's new events under an Ed25519-signed RFC 6962 "
+            "Merkle root (CORRAL_AUDIT_ANCHOR_INTERVAL_SECONDS).",
+            interval_seconds=anchors.interval_seconds,
+            run=audit_anchor,
             leader_only=True,
         )
     ]

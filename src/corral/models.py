@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from corral.agents.models import Agent, AgentVersion
-from corral.audit.models import AuditEvent
+from corral.audit.models import AuditAnchor, AuditChainHead, AuditEvent
 from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
@@ -47,6 +47,8 @@ __all__ = [
     "ApiKey",
     "Application",
     "ApplicationProvider",
+    "AuditAnchor",
+    "AuditChainHead",
     "AuditEvent",
     "Budget",
     "BudgetBucket",

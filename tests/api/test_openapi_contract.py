@@ -254,6 +254,16 @@ class Corral:
         delivery: str = self._json(self._call("POST", path, identity, {}), 202)["id"]
         return delivery
 
+    def latest_audit_event(self, identity: Identity) -> str:
+        page = self._json(self._call("GET", "/api/audit/events?limit=1", identity), 200)
+        event_id: str = page["data"][0]["id"]
+        return event_id
+
+    def latest_anchor(self, identity: Identity) -> str | None:
+        """An anchor when the anchor loop has made one yet (else the generated id stays)."""
+        page = self._json(self._call("GET", "/api/audit/anchors?limit=1", identity), 200)
+        return str(page["data"][0]["id"]) if page["data"] else None
+
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
 
@@ -306,6 +316,8 @@ def _point_at_real_objects(
             identity,
             params["endpoint_id"] if keep != "endpoint_id" else corral.create_webhook(identity),
         ),
+        "event_id": lambda: corral.latest_audit_event(identity),
+        "anchor_id": lambda: corral.latest_anchor(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

@@ -183,6 +183,7 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "scheduler",
                 "budget_monitor",
                 "webhook_delivery",
+                "audit_anchor",
             ],
         },
     )
@@ -229,6 +230,7 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "scheduler",
                 "budget_monitor",
                 "webhook_delivery",
+                "audit_anchor",
             ],
         },
     )
@@ -378,6 +380,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "scheduler",
         "budget_monitor",
         "webhook_delivery",
+        "audit_anchor",
     }
     assert "corral_rate_limit_rejections_total" in names
 

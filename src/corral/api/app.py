@@ -23,6 +23,7 @@ from corral.api.routes import (
     agents,
     api_keys,
     apps,
+    audit,
     auth,
     budgets,
     connections,
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         halts,
         budgets,
         webhooks,
+        audit,
     ):
         app.include_router(module.router)
     container.metrics.add_callback(lambda: _loop_metrics(container))

@@ -134,7 +134,7 @@ async def decide(
         span_id=call.span_id,
     )
     async with transaction(decider.sessions) as write:
-        await evidence.insert(write, [row])
+        await evidence.insert(write, [row], actor=scope.caller.actor)
     _alert(scope, decision, row["decision_id"])
     return DecisionOutcome(decision, row["decision_id"])
 
