@@ -23,6 +23,7 @@ from corral.core.passwords import PasswordHashing
 from corral.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
+from corral.governance.approvals.signals import ApprovalSignals
 from corral.governance.decisions import Decider
 from corral.governance.evidence import ingest_sink
 from corral.governance.policy_sets import PolicySetCache
@@ -77,11 +78,13 @@ class Container:
     started_monotonic: float
     run_gates: RunGates
     run_signals: RunSignals
+    approval_signals: ApprovalSignals
 
     async def aclose(self) -> None:
         await self.ingest.stop()
         await self.loops.stop()
         await self.key_usage.drain()
+        await self.approval_signals.aclose()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
         if self.redis is not None:
@@ -167,6 +170,7 @@ def build_container(settings: Settings) -> Container:
         hash_secret=secrets_.signing_keys[0],
         ttl_seconds=telemetry.ingest_settings_cache_seconds,
     )
+    approval_signals = ApprovalSignals(redis)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -176,6 +180,7 @@ def build_container(settings: Settings) -> Container:
         decision_retention_days=settings.telemetry.decision_retention_days,
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
         run_limits=settings.runs.platform_run_limits,
+        approval_signals=approval_signals,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -227,6 +232,7 @@ def build_container(settings: Settings) -> Container:
         started_monotonic=time.monotonic(),
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
+        approval_signals=approval_signals,
     )
 
 

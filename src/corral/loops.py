@@ -15,6 +15,8 @@ from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.core.run_limits import PlatformRunLimits
+from corral.governance.approvals.expiry import expire_due
+from corral.governance.approvals.signals import ApprovalSignals
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.retention import purge_inline_runs
@@ -22,6 +24,9 @@ from corral.runs.scheduler import scheduler_pass
 from corral.traces.retention import enforce_retention
 
 _log = structlog.get_logger(__name__)
+
+# Decisions refuse an expired request at once; the pass only records expiries and announces them.
+APPROVAL_EXPIRY_INTERVAL_SECONDS = 5.0
 
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
@@ -37,6 +42,7 @@ def build_loop_specs(
     decision_retention_days: int,
     inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
+    approval_signals: ApprovalSignals | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -112,6 +118,28 @@ def build_loop_specs(
         ),
         *_run_specs(
             sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
+        ),
+        *_approval_specs(sessions, approval_signals or ApprovalSignals()),
+    ]
+
+
+def _approval_specs(
+    sessions: async_sessionmaker[AsyncSession], signals: ApprovalSignals
+) -> list[LoopSpec]:
+    async def approval_expiry() -> None:
+        expired = await expire_due(sessions, now=utcnow())
+        if expired:
+            await signals.resolved(expired)
+            _log.info("loop.approval_expiry", expired=len(expired))
+
+    return [
+        LoopSpec(
+            name="approval_expiry",
+            description="Marks pending approval requests past their expiry as expired and "
+            "announces them (approval.resolved).",
+            interval_seconds=APPROVAL_EXPIRY_INTERVAL_SECONDS,
+            run=approval_expiry,
+            leader_only=True,
         ),
     ]
 

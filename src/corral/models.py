@@ -7,6 +7,7 @@ from corral.audit.models import AuditEvent
 from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
+from corral.governance.approvals.models import Approval, ApprovalDecision
 from corral.governance.models import (
     DecisionPolicy,
     DecisionRecord,
@@ -40,6 +41,8 @@ __all__ = [
     "Agent",
     "AgentVersion",
     "ApiKey",
+    "Approval",
+    "ApprovalDecision",
     "Application",
     "ApplicationProvider",
     "AuditEvent",

@@ -22,6 +22,7 @@ from corral.api.middleware import (
 from corral.api.routes import (
     agents,
     api_keys,
+    approvals,
     apps,
     auth,
     connections,
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         policy_versions,
         decisions,
+        approvals,
         agents,
         connections,
         runs,

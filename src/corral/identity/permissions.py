@@ -54,14 +54,17 @@ KEY_SCOPES: Final = frozenset(
         "schedules:read",
         "schedules:write",
         "approvals:read",
-        "approvals:write",
         "audit:read",
         "settings:read",
         "settings:write",
     }
 )
 
-ALL_PERMISSIONS: Final = ORG_PERMISSIONS | KEY_SCOPES
+# Permissions only a signed-in person can hold, never an API key: approving a held call is a
+# human's decision by definition.
+USER_ONLY_PERMISSIONS: Final = frozenset({"approvals:decide"})
+
+ALL_PERMISSIONS: Final = ORG_PERMISSIONS | KEY_SCOPES | USER_ONLY_PERMISSIONS
 
 _READS = frozenset(p for p in ALL_PERMISSIONS if p.endswith(":read"))
 
@@ -77,7 +80,7 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
         "agents:write",
         "runs:write",
         "schedules:write",
-        "approvals:write",
+        "approvals:decide",
     },
     Role.VIEWER: _READS - {"audit:read", "settings:read", "api_keys:read", "invitations:read"},
 }
@@ -104,8 +107,8 @@ SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
     "runs:write": "Start and cancel runs.",
     "schedules:read": "Read schedules and preview their fire times.",
     "schedules:write": "Create, change, switch on and off, and delete schedules.",
-    "approvals:read": "List approval requests.",
-    "approvals:write": "Approve or deny requests.",
+    "approvals:read": "List and read every approval request of the application (a key with "
+    "decisions:write reads the requests it made itself without it).",
     "audit:read": "Read and verify the audit log.",
     "settings:read": "Read application settings.",
     "settings:write": "Change application settings.",

@@ -53,6 +53,8 @@ async def emit(
         created_at=now,
     )
     session.add(message)
+    # The deliveries reference the message, and no ORM relationship orders the inserts.
+    await session.flush()
     for endpoint in wanted:
         session.add(
             WebhookDelivery(
