@@ -1,14 +1,16 @@
 """The `approval_expiry` loop's pass: pending requests past `expires_at` become `expired`.
 
 Decisions already refuse an expired request on their own; this pass records the expiry, so
-listings and webhooks (`approval.resolved` with status `expired`) follow within a tick.
+listings and webhooks (`approval.resolved` with status `expired`) follow within a tick. A
+request of a hosted run that has ended (cancelled, timed out) expires too: nobody waits for it
+any more, and approving it would approve nothing.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.audit import service as audit
@@ -16,6 +18,7 @@ from corral.core.db import transaction
 from corral.core.request_context import Actor
 from corral.governance.approvals.models import EXPIRED, PENDING, Approval
 from corral.governance.approvals.service import APPROVAL, event_data
+from corral.runs.models import TERMINAL_STATUSES, Run
 from corral.webhooks import outbox
 
 BATCH = 200
@@ -30,7 +33,15 @@ async def expire_due(
         due = (
             await session.scalars(
                 select(Approval)
-                .where(Approval.status == PENDING, Approval.expires_at <= now)
+                .where(
+                    Approval.status == PENDING,
+                    or_(
+                        Approval.expires_at <= now,
+                        Approval.run_id.in_(
+                            select(Run.id).where(Run.status.in_(TERMINAL_STATUSES))
+                        ),
+                    ),
+                )
                 .order_by(Approval.expires_at)
                 .limit(limit)
                 # Another replica's pass (or a decision) holding a row: leave it to them.
