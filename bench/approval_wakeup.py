@@ -17,9 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from corral.api.app import create_app
 from tests.clients import ApiClient, asgi_client
 from tests.conftest import make_settings
+
+from corral.api.app import create_app
 
 
 async def _round(agent: ApiClient, person: ApiClient) -> float:
