@@ -46,8 +46,9 @@ class PendingApproval:
 
 
 class ApprovalRequester:
-    """One keep-alive HTTP session for approval requests. Thread-safe enough: `requests`
-    sessions may be shared for independent requests."""
+    """Asks for approvals and waits for them. Thread-safe: each held call has its own HTTP
+    session (a call waits for people, so a new connection per call costs nothing that matters).
+    """
 
     def __init__(
         self,
@@ -62,17 +63,15 @@ class ApprovalRequester:
         self._timeout = timeout_seconds
         self._on_requested = on_requested
         self._clock = clock
-        self._session = requests.Session()
-        self._session.headers.update(
-            {
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "User-Agent": f"corral-sdk/{__version__}",
-            }
-        )
+        # The key lives in these headers only; it is never formatted into a message.
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": f"corral-sdk/{__version__}",
+        }
 
     def close(self) -> None:
-        self._session.close()
+        """Nothing is held between calls; kept for the client's lifecycle."""
 
     def obtain(
         self,
@@ -83,7 +82,19 @@ class ApprovalRequester:
         wait_seconds: float | None,
     ) -> None:
         """Return once the call may run; raise when it may not."""
-        approval = self._request(call, decision, decision_id)
+        with requests.Session() as session:
+            session.headers.update(self._headers)
+            self._obtain(session, call, decision, decision_id, wait_seconds)
+
+    def _obtain(
+        self,
+        session: requests.Session,
+        call: ProposedCall,
+        decision: Decision,
+        decision_id: str | None,
+        wait_seconds: float | None,
+    ) -> None:
+        approval = self._request(session, call, decision, decision_id)
         approval_id = str(approval["id"])
         if self._on_requested is not None:
             self._on_requested(
@@ -95,7 +106,7 @@ class ApprovalRequester:
                     policy_name=approval.get("policy_name"),
                 )
             )
-        answered = self._wait(approval, wait_seconds, decision, decision_id)
+        answered = self._wait(session, approval, wait_seconds, decision, decision_id)
         status = answered.get("status")
         if status == "approved":
             return
@@ -118,7 +129,11 @@ class ApprovalRequester:
         )
 
     def _request(
-        self, call: ProposedCall, decision: Decision, decision_id: str | None
+        self,
+        session: requests.Session,
+        call: ProposedCall,
+        decision: Decision,
+        decision_id: str | None,
     ) -> dict[str, Any]:
         attributes = dict(call.attributes)
         # The arguments as policies saw them (any object already turned into its text).
@@ -132,7 +147,7 @@ class ApprovalRequester:
             "decision_id": decision_id,
         }
         try:
-            response = self._session.post(self.url, json=body, timeout=self._timeout)
+            response = session.post(self.url, json=body, timeout=self._timeout)
         except (requests.RequestException, TypeError, ValueError) as error:
             raise ApprovalRequired(
                 f"could not ask Corral for an approval ({type(error).__name__}); "
@@ -153,6 +168,7 @@ class ApprovalRequester:
 
     def _wait(
         self,
+        session: requests.Session,
         approval: dict[str, Any],
         wait_seconds: float | None,
         decision: Decision,
@@ -168,7 +184,7 @@ class ApprovalRequester:
                 return current
             wait = min(remaining, LONG_POLL_SECONDS)
             try:
-                response = self._session.get(
+                response = session.get(
                     url, params={"wait": f"{wait:.3f}"}, timeout=self._timeout + wait
                 )
             except requests.RequestException as error:

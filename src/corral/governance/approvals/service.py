@@ -87,6 +87,8 @@ def event_data(approval: Approval, now: datetime | None = None) -> dict[str, Any
         "approval_id": approval.id,
         "status": effective_status(approval, now or utcnow()),
         "tool": approval.tool_name,
+        "arguments": approval.arguments,
+        "message": approval.message,
         "agent": approval.agent,
         "run_id": approval.run_id,
         "end_user_id": approval.end_user_id,
