@@ -309,3 +309,50 @@ async def test_concurrent_decisions_resolve_exactly_once(app: FastAPI, owner: Ap
         assert final["status"] in ("approved", "denied")
     resolved = [e["approval_id"] for e in await webhook_events(app, "approval.resolved")]
     assert (resolved.count(both), resolved.count(raced)) == (1, 1)
+
+
+async def test_policy_settings_are_validated(owner: ApiClient) -> None:
+    for config, key in (
+        ({"on_timeout": "maybe"}, "on_timeout"),
+        ({"approvers_required": 11}, "approvers_required"),
+        ({"approver_role": "viewer"}, "approver_role"),
+        ({"timeout_seconds": 10**7}, "timeout_seconds"),
+    ):
+        response = await owner.post(
+            "/api/policies",
+            json={
+                "name": f"bad {key}",
+                "expression": "true",
+                "action": "require_approval",
+                "action_config": config,
+            },
+        )
+        assert response.status_code == 400, response.text
+        assert key in response.text
+
+
+async def test_an_end_user_sees_only_their_own_requests(app: FastAPI, owner: ApiClient) -> None:
+    await approval_policy(owner)
+    end_users = []
+    for external_id in ("alice", "bob"):
+        created = await owner.post("/api/end-users", json={"external_id": external_id})
+        assert created.status_code == 201, created.text
+        end_users.append(created.json()["id"])
+    alice, bob = end_users
+    async with await sdk_client(app, owner, "decisions:write", "approvals:read") as agent:
+        held = await agent.post(
+            "/api/approvals",
+            json={"name": "tool.transfer", "arguments": {}},
+            headers={"Corral-End-User": alice},
+        )
+        assert held.status_code == 201, held.text
+        assert held.json()["end_user_id"] == alice
+        approval_id = held.json()["id"]
+        as_bob = {"Corral-End-User": bob}
+        assert (await agent.get(f"/api/approvals/{approval_id}", headers=as_bob)).status_code == 404
+        listed = await agent.get("/api/approvals", headers=as_bob)
+        assert listed.json()["data"] == []
+        as_alice = {"Corral-End-User": alice}
+        assert (
+            await agent.get(f"/api/approvals/{approval_id}", headers=as_alice)
+        ).status_code == 200
