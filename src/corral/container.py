@@ -25,6 +25,7 @@ from corral.core.passwords import PasswordHashing
 from corral.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
+from corral.governance.approvals.signals import ApprovalSignals
 from corral.governance.decisions import Decider
 from corral.governance.evidence import ingest_sink
 from corral.governance.halts.cache import HaltCache
@@ -91,6 +92,7 @@ class Container:
     password_reset_limiter: RateLimiter
     audit_keys: AuditKeys
     anchor_signer: AnchorSigner
+    approval_signals: ApprovalSignals
 
     async def aclose(self) -> None:
         await self.ingest.stop()
@@ -98,6 +100,7 @@ class Container:
         await self.webhook_sender.aclose()
         await self.key_usage.drain()
         await self.email.drain()
+        await self.approval_signals.aclose()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
         if self.redis is not None:
@@ -190,6 +193,7 @@ def build_container(settings: Settings) -> Container:
     keyring = EncryptionKeyring(secrets_.encryption_keys)
     webhook_sender = WebhookSender(sessions, keyring, settings.webhooks)
     anchor_signer = AnchorSigner(secrets_.audit_signing_key)
+    approval_signals = ApprovalSignals(redis)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -205,6 +209,7 @@ def build_container(settings: Settings) -> Container:
             interval_seconds=settings.audit.anchor_interval_seconds,
             max_events=settings.audit.anchor_max_events,
         ),
+        approval_signals=approval_signals,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -272,6 +277,7 @@ def build_container(settings: Settings) -> Container:
         ),
         audit_keys=audit_keys,
         anchor_signer=anchor_signer,
+        approval_signals=approval_signals,
     )
 
 

@@ -16,6 +16,8 @@ from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.core.run_limits import PlatformRunLimits
+from corral.governance.approvals.expiry import expire_due
+from corral.governance.approvals.signals import ApprovalSignals
 from corral.governance.budgets.monitor import MONITOR_INTERVAL_SECONDS, monitor_pass
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
@@ -36,6 +38,9 @@ class AnchorLoop:
     max_events: int
 
 
+# Decisions refuse an expired request at once; the pass only records expiries and announces them.
+APPROVAL_EXPIRY_INTERVAL_SECONDS = 5.0
+
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
 # Events reach receivers about this long after they happen (when nothing is backed off).
@@ -54,6 +59,7 @@ def build_loop_specs(
     run_limits: PlatformRunLimits | None = None,
     webhook_sender: WebhookSender | None = None,
     anchors: AnchorLoop | None = None,
+    approval_signals: ApprovalSignals | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -133,6 +139,7 @@ def build_loop_specs(
         *_budget_specs(sessions),
         *_webhook_specs(webhook_sender),
         *_audit_specs(sessions, anchors),
+        *_approval_specs(sessions, approval_signals or ApprovalSignals()),
     ]
 
 
@@ -200,6 +207,27 @@ def _audit_specs(
             run=audit_anchor,
             leader_only=True,
         )
+    ]
+
+
+def _approval_specs(
+    sessions: async_sessionmaker[AsyncSession], signals: ApprovalSignals
+) -> list[LoopSpec]:
+    async def approval_expiry() -> None:
+        expired = await expire_due(sessions, now=utcnow())
+        if expired:
+            await signals.resolved(expired)
+            _log.info("loop.approval_expiry", expired=len(expired))
+
+    return [
+        LoopSpec(
+            name="approval_expiry",
+            description="Marks pending approval requests past their expiry as expired and "
+            "announces them (approval.resolved).",
+            interval_seconds=APPROVAL_EXPIRY_INTERVAL_SECONDS,
+            run=approval_expiry,
+            leader_only=True,
+        ),
     ]
 
 

@@ -7,6 +7,7 @@ from corral.audit.models import AuditAnchor, AuditChainHead, AuditEvent
 from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
+from corral.governance.approvals.models import Approval, ApprovalDecision
 from corral.governance.budgets.models import Budget, BudgetBucket, BudgetReservation
 from corral.governance.halts.models import Halt
 from corral.governance.models import (
@@ -45,6 +46,8 @@ __all__ = [
     "Agent",
     "AgentVersion",
     "ApiKey",
+    "Approval",
+    "ApprovalDecision",
     "Application",
     "ApplicationProvider",
     "AuditAnchor",

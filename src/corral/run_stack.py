@@ -22,6 +22,7 @@ from corral.runs.sidecar.model_budgets import BudgetGate
 from corral.runs.sidecar.model_gateway import ProviderModelGateway
 from corral.runs.sidecar.model_routing import RunModelGateway
 from corral.runs.sidecar.server import Sidecar
+from corral.runs.sidecar.tool_approvals import ServerApprovalGate
 from corral.runs.sidecar.tool_gateway import HttpToolGateway
 from corral.runs.spans import run_spans
 from corral.runs.warm_pool import SidecarHandle, WarmPool
@@ -102,6 +103,11 @@ def build_run_stack(
         keyring=container.keyring,
         decider=container.decider,
         egress=egress,
+        approvals=ServerApprovalGate(
+            sessions=container.sessions,
+            signals=container.approval_signals,
+            redactor=container.redactor,
+        ),
     )
     chosen = adapter or select_adapter(
         settings.sandbox.run_adapter, docker_image=settings.sandbox.docker_image

@@ -189,6 +189,19 @@ class Corral:
         body = {"name": f"contract-{self._serial}", "expression": "true", "action": "log"}
         return self._create(identity, "/api/policies", body)
 
+    def create_approval(self, identity: Identity) -> str:
+        call = f"tool.contract-{self._serial}"
+        policy = {
+            "name": f"contract-approval-{self._serial}",
+            "expression": "true",
+            "action": "require_approval",
+            # Expired at once: a generated `?wait=` answers immediately.
+            "action_config": {"timeout_seconds": 0.001},
+            "applies_to": [call],
+        }
+        self._create(identity, "/api/policies", policy)
+        return self._create(identity, "/api/approvals", {"name": call, "arguments": {}})
+
     def create_agent(self, identity: Identity) -> str:
         self._serial += 1
         manifest = {
@@ -318,6 +331,7 @@ def _point_at_real_objects(
         ),
         "event_id": lambda: corral.latest_audit_event(identity),
         "anchor_id": lambda: corral.latest_anchor(identity),
+        "approval_id": lambda: corral.create_approval(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

@@ -184,6 +184,7 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "budget_monitor",
                 "webhook_delivery",
                 "audit_anchor",
+                "approval_expiry",
             ],
         },
     )
@@ -231,6 +232,7 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "budget_monitor",
                 "webhook_delivery",
                 "audit_anchor",
+                "approval_expiry",
             ],
         },
     )
@@ -381,6 +383,7 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "budget_monitor",
         "webhook_delivery",
         "audit_anchor",
+        "approval_expiry",
     }
     assert "corral_rate_limit_rejections_total" in names
 

@@ -16,6 +16,11 @@ Halts. A second thread polls the application's active halts every `halt_poll_int
 every check, guarded call and model call raises `Halted` before any policy when a halt covers
 its application, agent, end-user or model. Fail-static as well: the last answer stays in force
 while the server is away.
+
+Approvals. A call a `require_approval` policy holds is sent to `POST /api/approvals` and the
+client waits for people to answer (see `corral_sdk.approvals`): the call runs once approved,
+raises `ApprovalDenied` when denied, and on timeout follows the policy's `on_timeout`
+(`ApprovalTimeout` by default). Coroutines wait in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any, TypeVar, cast, overload
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Span
 
+from corral_sdk.approvals import ApprovalRequester, PendingApproval
 from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
 from corral_sdk.call import ProposedCall, SpanValue, proposed_call
@@ -72,7 +78,12 @@ class Client:
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         span_exporter: SpanExporter | None = None,
+        approval_timeout_seconds: float | None = None,
+        on_approval_requested: Callable[[PendingApproval], None] | None = None,
     ) -> None:
+        """`approval_timeout_seconds`: how long a call held for approval waits (None: until
+        the request expires on the server); `on_approval_requested` is told of each request,
+        e.g. to show a person where to approve it."""
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
         if (
@@ -92,6 +103,13 @@ class Client:
         self.refresh_interval_seconds = refresh_interval_seconds
         self.halt_poll_interval_seconds = halt_poll_interval_seconds
         self.timeout_seconds = timeout_seconds
+        self.approval_timeout_seconds = approval_timeout_seconds
+        self._approvals = ApprovalRequester(
+            api_key,
+            self.endpoint,
+            timeout_seconds=timeout_seconds,
+            on_requested=on_approval_requested,
+        )
         self._fetcher = BundleFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
         self._state = PolicyState(
             self._fetcher, clock=clock, throttle_store=InMemoryThrottleStore()
@@ -145,6 +163,7 @@ class Client:
         self._spans.shutdown()
         self._fetcher.close()
         self._halt_fetcher.close()
+        self._approvals.close()
 
     def __enter__(self) -> Client:
         return self.start()
@@ -207,16 +226,29 @@ class Client:
         """Decide the call `name` (e.g. `tool.shell`) with these arguments.
 
         Returns the decision for allow, steer (`decision.replacement`) and allows that only
-        logged or alerted. Raises `PolicyBlocked` (block, or the deny posture), `Throttled`
-        (`retry_after_seconds`), `ApprovalRequired`, or, when failing closed, `ServerUnreachable`.
+        logged or alerted, and a held call once approved. Raises `PolicyBlocked` (block, or the
+        deny posture), `Throttled` (`retry_after_seconds`), `ApprovalDenied` / `ApprovalTimeout`
+        (`ApprovalRequired` when no approval could be asked for), or, when failing closed,
+        `ServerUnreachable`.
         """
+        call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
+        self._settle(call, decision, decision_id, None)
+        return decision
+
+    def _check(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None,
+        attributes: Mapping[str, Any] | None,
+        agent: str | None,
+        end_user: str | None,
+    ) -> tuple[ProposedCall, Decision, str | None]:
         call = self._call(name, args, attributes, agent, end_user)
         self._refuse_if_halted(call.agent, call.end_user, None)
         policy_set = self._policies()
         decision, decision_id = self._decide(call, policy_set)
         self._spans.record_check(call, decision, decision_id)
-        enforce(decision, decision_id)
-        return decision
+        return call, decision, decision_id
 
     async def acheck(
         self,
@@ -230,14 +262,22 @@ class Client:
     ) -> Decision:
         """`check` for coroutines: the first bundle download runs in a worker thread."""
         await self._aensure_attempted()
-        return self.check(name, args=args, attributes=attributes, agent=agent, end_user=end_user)
+        call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
+        await self._asettle(call, decision, decision_id, None)
+        return decision
 
     @overload
     def guard(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
     def guard(
-        self, fn: None = None, /, *, name: str | None = None, agent: str | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        agent: str | None = None,
+        approval_timeout_seconds: float | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
     def guard(
@@ -247,17 +287,20 @@ class Client:
         *,
         name: str | None = None,
         agent: str | None = None,
+        approval_timeout_seconds: float | None = None,
     ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
         """Decide every call of the function before its body runs (sync or async).
 
         `name` defaults to `tool.<function name>`. A block raises without running the body; a
-        steer returns `decision.replacement` instead of running it.
+        steer returns `decision.replacement` instead of running it; a call held for approval
+        runs once approved (waiting at most `approval_timeout_seconds`, default the client's).
         """
+        wait = approval_timeout_seconds
         if fn is not None:
-            return make_guard(self, fn, name=name, agent=agent)
+            return make_guard(self, fn, name=name, agent=agent, approval_timeout_seconds=wait)
 
         def decorate(function: Callable[P, R]) -> Callable[P, R]:
-            return make_guard(self, function, name=name, agent=agent)
+            return make_guard(self, function, name=name, agent=agent, approval_timeout_seconds=wait)
 
         return decorate
 
@@ -294,13 +337,20 @@ class Client:
     # Guarded calls (called by the wrappers `guard` builds)
 
     def run_guarded(
-        self, name: str, agent: str | None, args: Mapping[str, Any], call: Callable[[], R]
+        self,
+        name: str,
+        agent: str | None,
+        args: Mapping[str, Any],
+        call: Callable[[], R],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R:
         proposed = self._call(name, args, None, agent, None)
         self._refuse_if_halted(proposed.agent, proposed.end_user, None)
         policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
-            decision = self._enforce_in_span(span, proposed, policy_set)
+            decision, decision_id = self._decide_in_span(span, proposed, policy_set)
+            self._settle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -315,13 +365,16 @@ class Client:
         agent: str | None,
         args: Mapping[str, Any],
         call: Callable[[], Awaitable[R]],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R:
         await self._aensure_attempted()
         proposed = self._call(name, args, None, agent, None)
         self._refuse_if_halted(proposed.agent, proposed.end_user, None)
         policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
-            decision = self._enforce_in_span(span, proposed, policy_set)
+            decision, decision_id = self._decide_in_span(span, proposed, policy_set)
+            await self._asettle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -332,15 +385,36 @@ class Client:
 
     # Internals
 
-    def _enforce_in_span(
+    def _decide_in_span(
         self, span: Span, proposed: ProposedCall, policy_set: PolicySet | None
-    ) -> Decision:
-        """Decide a guarded call inside its span, which records the decision; raise a refusal."""
+    ) -> tuple[Decision, str | None]:
+        """Decide a guarded call inside its span, which records the decision."""
         decision, decision_id = self._decide(proposed, policy_set)
         if decision_id is not None:
             span.set_attributes(decision_attributes(decision, decision_id))
-        enforce(decision, decision_id)
-        return decision
+        return decision, decision_id
+
+    def _settle(
+        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
+    ) -> None:
+        """Return when the call may go ahead: raise a refusal, or wait for an approval."""
+        if decision.action is not Action.REQUIRE_APPROVAL:
+            enforce(decision, decision_id)
+            return
+        self._approvals.obtain(
+            call,
+            decision,
+            decision_id,
+            wait_seconds=wait if wait is not None else self.approval_timeout_seconds,
+        )
+
+    async def _asettle(
+        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
+    ) -> None:
+        if decision.action is Action.REQUIRE_APPROVAL:
+            await asyncio.to_thread(self._settle, call, decision, decision_id, wait)
+        else:
+            enforce(decision, decision_id)
 
     async def _aensure_attempted(self) -> None:
         if not self._state.attempted or not self._halts.attempted:

@@ -52,7 +52,23 @@ class ApprovalRequired(PolicyBlocked):
 
 
 class ApprovalDenied(PolicyBlocked):
-    """An approver refused the call (raised by the approval flow)."""
+    """An approver refused the call; `approval_id` names the request on the server."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: Decision | None = None,
+        decision_id: str | None = None,
+        approval_id: str | None = None,
+    ) -> None:
+        super().__init__(message, decision=decision, decision_id=decision_id)
+        self.approval_id = approval_id
+
+
+class ApprovalTimeout(ApprovalDenied):
+    """Nobody approved in time (the request expired, or the client stopped waiting), and the
+    policy's `on_timeout` is `deny` (the default)."""
 
 
 class Halted(CorralError):

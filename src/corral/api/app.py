@@ -22,6 +22,7 @@ from corral.api.middleware import (
 from corral.api.routes import (
     agents,
     api_keys,
+    approvals,
     apps,
     audit,
     auth,
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         policy_versions,
         decisions,
+        approvals,
         agents,
         connections,
         runs,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from corral.audit.models import AuditEvent
 from corral.governance.decisions import DecisionOutcome
-from corral.runs.sidecar.contracts import SidecarRun
+from corral.runs.sidecar.contracts import EventSink, SidecarRun
 from corral.runs.sidecar.tool_approvals import ApprovalAnswer
 from tests.clients import ApiClient
 from tests.runs.sidecar.test_tool_gateway_support import (
@@ -189,6 +189,7 @@ class Approver:
         tool: str,
         arguments: Mapping[str, Any],
         outcome: DecisionOutcome,
+        sink: EventSink,  # noqa: ARG002 — the gate's signature
     ) -> ApprovalAnswer:
         self.asked.append((f"{run.run_id}:{tool}:{json.dumps(arguments)}", outcome.decision_id))
         if self.approved:
