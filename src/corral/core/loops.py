@@ -7,6 +7,7 @@ reports on it for `/ready` and `corral loops list`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
@@ -109,9 +110,11 @@ class LoopRunner:
         self._lock_factory = lock_factory
         self._leader_tick = leader_tick_seconds
         self._stop_timeout = stop_timeout_seconds
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Start one task per enabled loop that is not already running."""
+        self._stopping.clear()
         started = []
         for state in self._states.values():
             if not state.enabled or (state.task is not None and not state.task.done()):
@@ -127,14 +130,22 @@ class LoopRunner:
             _log.info("loops.started", loops=started)
 
     async def stop(self) -> None:
-        """Cancel the loops, wait for them (bounded), and give up their leader locks."""
+        """Stop the loops and give up their leader locks.
+
+        Loops between iterations stop at once; an iteration in flight may finish (bounded by
+        the stop timeout) before it is cancelled, so that a pass is not cut off in the middle of
+        a transaction or while its connection is being returned.
+        """
+        self._stopping.set()
         tasks = [s.task for s in self._states.values() if s.task is not None]
-        for task in tasks:
-            task.cancel()
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
             for task in pending:
-                _log.warning("loop.stop_timed_out", task=task.get_name())
+                task.cancel()
+            if pending:
+                _, stuck = await asyncio.wait(pending, timeout=self._stop_timeout)
+                for task in stuck:
+                    _log.warning("loop.stop_timed_out", task=task.get_name())
         for state in self._states.values():
             if state.task is not None and state.task.done():
                 state.task = None
@@ -205,7 +216,7 @@ class LoopRunner:
         # Leader-only loops wake more often than they run so that a lease is renewed in time.
         tick = min(spec.interval_seconds, self._leader_tick) if spec.leader_only else None
         next_due = float("-inf")
-        while True:
+        while not self._stopping.is_set():
             state.last_heartbeat_at = utcnow()
             leading = await self._check_leadership(state) if spec.leader_only else True
             if leading and time.monotonic() >= next_due:
@@ -217,7 +228,8 @@ class LoopRunner:
                 delay = min(tick, max(0.0, next_due - time.monotonic()))
             else:
                 delay = tick
-            await asyncio.sleep(_jittered(delay))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=_jittered(delay))
 
     async def _check_leadership(self, state: _State) -> bool:
         lock = state.lock
