@@ -1,0 +1,150 @@
+"""The pages that emailed links open: accept an invitation, set a new password.
+
+The paths are the ones `corral.notify.messages` builds links to.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from starlette.responses import Response
+
+from corral.api.deps import ContainerDep, client_address, request_id
+from corral.api.errors import status_of
+from corral.core.db import transaction
+from corral.core.errors import CorralError
+from corral.core.request_context import Actor
+from corral.identity.services import invitations, password_reset
+from corral.notify.messages import INVITATION_PATH, PASSWORD_RESET_PATH
+from corral.web.responses import PagesDep, anonymous_page, page_context, see_other
+from corral.web.viewer import (
+    HOME_PATH,
+    CsrfRefused,
+    SignInRequired,
+    Viewer,
+    anonymous_form_is_genuine,
+    checked_viewer,
+    current_viewer,
+    reading,
+    sign_in_url,
+)
+
+router = APIRouter(include_in_schema=False)
+
+Token = Annotated[str, Query(max_length=200)]
+FormToken = Annotated[str, Form(max_length=200)]
+
+
+async def _maybe_viewer(request: Request, container: ContainerDep) -> Viewer | None:
+    async with reading(container) as session:
+        try:
+            return await current_viewer(request, session, container)
+        except SignInRequired:
+            return None
+
+
+@router.get(INVITATION_PATH)
+async def invitation_page(
+    request: Request, pages: PagesDep, container: ContainerDep, token: Token = ""
+) -> Response:
+    viewer = await _maybe_viewer(request, container)
+    here = f"{INVITATION_PATH}?{urlencode({'token': token})}"
+    if viewer is None:
+        return anonymous_page(
+            pages,
+            request,
+            container,
+            "invitation.html",
+            token=token,
+            sign_in_href=sign_in_url(here),
+            title="Invitation",
+        )
+    return pages.render(
+        "invitation.html",
+        page_context(request, viewer, token=token, sign_in_href="", title="Invitation"),
+    )
+
+
+@router.post(INVITATION_PATH)
+async def accept_invitation(
+    request: Request, pages: PagesDep, container: ContainerDep, token: FormToken = ""
+) -> Response:
+    try:
+        # One transaction for the check and the change: a refused invitation writes nothing.
+        async with transaction(container.sessions) as session:
+            viewer = await checked_viewer(
+                request, await current_viewer(request, session, container)
+            )
+            await invitations.accept(session, viewer.user, token, actor=viewer.caller.actor)
+    except CorralError as exc:
+        async with reading(container) as session:
+            viewer = await current_viewer(request, session, container)
+        return pages.render(
+            "invitation.html",
+            page_context(
+                request,
+                viewer,
+                token=token,
+                sign_in_href="",
+                title="Invitation",
+                error=exc.detail,
+            ),
+            status_code=status_of(exc),
+        )
+    return see_other(HOME_PATH)
+
+
+@router.get(PASSWORD_RESET_PATH)
+async def password_reset_page(
+    request: Request, pages: PagesDep, container: ContainerDep, token: Token = ""
+) -> Response:
+    return anonymous_page(
+        pages,
+        request,
+        container,
+        "password_reset.html",
+        token=token,
+        done=False,
+        title="Choose a new password",
+    )
+
+
+@router.post(PASSWORD_RESET_PATH)
+async def reset_password(
+    request: Request,
+    pages: PagesDep,
+    container: ContainerDep,
+    token: FormToken = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    if not await anonymous_form_is_genuine(request):
+        raise CsrfRefused()
+    actor = Actor("system", None, request_id(request), client_address(request))
+    try:
+        async with transaction(container.sessions) as session:
+            await password_reset.confirm(
+                session, container.accounts, token=token, new_password=new_password, actor=actor
+            )
+    except CorralError as exc:
+        return anonymous_page(
+            pages,
+            request,
+            container,
+            "password_reset.html",
+            status_code=status_of(exc),
+            token=token,
+            done=False,
+            error=exc.detail,
+            title="Choose a new password",
+        )
+    return anonymous_page(
+        pages,
+        request,
+        container,
+        "password_reset.html",
+        token="",
+        done=True,
+        title="Password changed",
+    )
