@@ -242,7 +242,7 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
         await _sign_in(browser, owner.email)
         page = (await browser.get("/")).text
     assert 'href="/api/runs?status=queued"' in page
-    assert "blocked calls, last 24 h" in page
+    assert "blocked calls (24 h)" in page
     blocked = page.split("blocked calls")[0].rsplit('class="tile-value">', 1)[1]
     assert blocked.startswith("2<")
     assert 'href="/api/webhooks"' in page
@@ -336,3 +336,18 @@ async def test_password_reset_link_sets_a_new_password(app: FastAPI, owner: ApiC
         assert signed_in.status_code == 303
     # Every earlier session of the account ended.
     assert (await owner.get("/api/me")).status_code == 401
+
+
+async def test_htmx_posts_send_the_token_in_the_header(app: FastAPI, owner: ApiClient) -> None:
+    async with asgi_client(app) as browser:
+        await _sign_in(browser, owner.email)
+        page = await browser.get("/")
+        # What base.html gives htmx: hx-headers on <body>, JSON-encoded inside the attribute.
+        assert f'hx-headers=\'{{"X-CSRF-Token": "{csrf_of(page)}"}}\'' in page.text
+        htmx = {"HX-Request": "true"}
+        refused = await browser.post("/sign-out", headers=htmx)
+        assert refused.status_code == 403
+        out = await browser.post("/sign-out", headers={**htmx, "X-CSRF-Token": csrf_of(page)})
+        assert out.status_code == 204
+        assert out.headers["hx-redirect"] == "/sign-in"
+        assert (await browser.get("/")).status_code == 303

@@ -66,7 +66,7 @@ async def _blocked(session: AsyncSession, scope: AppScope, now: datetime) -> Til
         )
     )
     query = urlencode({"action": "block", "since": _since(since)})
-    return Tile("blocked calls, last 24 h", count or 0, f"/api/decisions?{query}")
+    return Tile("blocked calls (24 h)", count or 0, f"/api/decisions?{query}")
 
 
 async def _webhooks(session: AsyncSession, scope: AppScope) -> Tile:

@@ -76,6 +76,14 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=dict(PAGE_HEADERS))
 
 
+def after_post(request: Request, url: str) -> Response:
+    """Where to go after a change: a 303 for a form, `HX-Redirect` for an htmx request (whose
+    XMLHttpRequest would otherwise follow the 303 itself and swap the next page in)."""
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={**PAGE_HEADERS, "HX-Redirect": url})
+    return see_other(url)
+
+
 def signed_in_redirect(container: Container, new: NewSession, next_url: str | None) -> Response:
     response = see_other(safe_next(next_url))
     set_session_cookies(

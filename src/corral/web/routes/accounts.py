@@ -25,9 +25,9 @@ from corral.identity.services import accounts
 from corral.identity.services.accounts import MfaRequired
 from corral.web.responses import (
     PagesDep,
+    after_post,
     anonymous_page,
     secure_cookies,
-    see_other,
     signed_in_redirect,
 )
 from corral.web.viewer import (
@@ -271,10 +271,10 @@ async def sign_up(
 
 
 @router.post("/sign-out")
-async def sign_out(viewer: CheckedViewerDep, session: SessionDep) -> Response:
+async def sign_out(request: Request, viewer: CheckedViewerDep, session: SessionDep) -> Response:
     if viewer.caller.session_id is not None:
         await accounts.logout(session, viewer.caller.session_id, actor=viewer.caller.actor)
-    response = see_other(SIGN_IN_PATH)
+    response = after_post(request, SIGN_IN_PATH)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response

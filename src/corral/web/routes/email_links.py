@@ -18,7 +18,7 @@ from corral.core.errors import CorralError
 from corral.core.request_context import Actor
 from corral.identity.services import invitations, password_reset
 from corral.notify.messages import INVITATION_PATH, PASSWORD_RESET_PATH
-from corral.web.responses import PagesDep, anonymous_page, page_context, see_other
+from corral.web.responses import PagesDep, after_post, anonymous_page, page_context
 from corral.web.viewer import (
     HOME_PATH,
     CsrfRefused,
@@ -93,7 +93,7 @@ async def accept_invitation(
             ),
             status_code=status_of(exc),
         )
-    return see_other(HOME_PATH)
+    return after_post(request, HOME_PATH)
 
 
 @router.get(PASSWORD_RESET_PATH)
