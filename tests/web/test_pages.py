@@ -16,7 +16,7 @@ from corral.api.deps import CSRF_COOKIE, SESSION_COOKIE
 from corral.container import Container
 from corral.core.db import transaction
 from corral.core.request_context import Actor
-from corral.identity.services import password_reset
+from corral.identity.services import accounts, password_reset
 from corral.web.viewer import safe_next
 from tests.api.test_policies import create as create_policy
 from tests.clients import PASSWORD, ApiClient, asgi_client
@@ -351,3 +351,36 @@ async def test_htmx_posts_send_the_token_in_the_header(app: FastAPI, owner: ApiC
         assert out.status_code == 204
         assert out.headers["hx-redirect"] == "/sign-in"
         assert (await browser.get("/")).status_code == 303
+
+
+async def _plain_user(app: FastAPI, email: str, *, must_change_password: bool = False) -> None:
+    container: Container = app.state.container
+    async with transaction(container.sessions) as session:
+        await accounts.create_user(
+            session,
+            container.accounts,
+            email=email,
+            password=PASSWORD,
+            name="Plain",
+            actor=Actor.system("test"),
+            must_change_password=must_change_password,
+        )
+
+
+async def test_a_user_without_an_organization_sees_no_numbers(app: FastAPI) -> None:
+    await _plain_user(app, "loner@example.com")
+    async with asgi_client(app) as browser:
+        assert (await _sign_in(browser, "loner@example.com")).status_code == 303
+        page = await browser.get("/")
+        assert page.status_code == 200
+        assert "You belong to no organization yet" in page.text
+        assert "tile-value" not in page.text
+
+
+async def test_a_temporary_password_must_be_changed_first(app: FastAPI) -> None:
+    await _plain_user(app, "temp@example.com", must_change_password=True)
+    async with asgi_client(app) as browser:
+        assert (await _sign_in(browser, "temp@example.com")).status_code == 303
+        page = await browser.get("/")
+        assert page.status_code == 403
+        assert "Change your password first" in page.text
