@@ -5,20 +5,26 @@ The paths are the ones `corral.notify.messages` builds links to.
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from corral.api.deps import ContainerDep, client_address, request_id
 from corral.api.errors import status_of
+from corral.api.routes.auth import issue_password_reset
+from corral.container import Container
 from corral.core.db import transaction
 from corral.core.errors import CorralError
 from corral.core.request_context import Actor
-from corral.identity.services import invitations, password_reset
+from corral.identity.schemas import PasswordResetRequest
+from corral.identity.services import accounts, invitations, password_reset
 from corral.notify.messages import INVITATION_PATH, PASSWORD_RESET_PATH
 from corral.web.responses import PagesDep, after_post, anonymous_page, page_context
+from corral.web.templating import Pages
 from corral.web.viewer import (
     HOME_PATH,
     CsrfRefused,
@@ -32,6 +38,15 @@ from corral.web.viewer import (
 )
 
 router = APIRouter(include_in_schema=False)
+
+PASSWORD_RESET_REQUEST_PATH = PASSWORD_RESET_PATH + "/request"
+ResetState = Literal["request", "requested", "choose", "done"]
+_RESET_TITLES: dict[ResetState, str] = {
+    "request": "Reset your password",
+    "requested": "Check your email",
+    "choose": "Choose a new password",
+    "done": "Password changed",
+}
 
 Token = Annotated[str, Query(max_length=200)]
 FormToken = Annotated[str, Form(max_length=200)]
@@ -96,19 +111,80 @@ async def accept_invitation(
     return after_post(request, HOME_PATH)
 
 
-@router.get(PASSWORD_RESET_PATH)
-async def password_reset_page(
-    request: Request, pages: PagesDep, container: ContainerDep, token: Token = ""
+def _reset_page(
+    pages: Pages,
+    request: Request,
+    container: Container,
+    state: ResetState,
+    *,
+    status_code: int = 200,
+    token: str = "",
+    error: str | None = None,
 ) -> Response:
     return anonymous_page(
         pages,
         request,
         container,
         "password_reset.html",
+        status_code=status_code,
+        state=state,
         token=token,
-        done=False,
-        title="Choose a new password",
+        error=error,
+        email_configured=container.email.configured,
+        title=_RESET_TITLES[state],
     )
+
+
+@router.get(PASSWORD_RESET_PATH)
+async def password_reset_page(
+    request: Request, pages: PagesDep, container: ContainerDep, token: Token = ""
+) -> Response:
+    """With the emailed token: choose the new password; without: ask for a link."""
+    state: ResetState = "choose" if token else "request"
+    return _reset_page(pages, request, container, state, token=token)
+
+
+@router.post(PASSWORD_RESET_REQUEST_PATH)
+async def request_password_reset(
+    request: Request,
+    pages: PagesDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+    email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """Like POST /api/auth/password-reset: the answer never says whether the account exists."""
+    if not await anonymous_form_is_genuine(request):
+        raise CsrfRefused()
+    if not container.email.configured:
+        return _reset_page(pages, request, container, "request", status_code=403)
+    try:
+        address = str(PasswordResetRequest(email=email).email)
+    except ValidationError:
+        return _reset_page(
+            pages,
+            request,
+            container,
+            "request",
+            status_code=422,
+            error="Enter the email address of your account.",
+        )
+    limiter = container.password_reset_limiter
+    by_address = await limiter.hit(f"ip:{client_address(request) or 'unknown'}")
+    if not by_address.allowed:
+        return _reset_page(
+            pages,
+            request,
+            container,
+            "request",
+            status_code=429,
+            error="Too many reset requests from this address; try again later.",
+        )
+    normalized = accounts.normalize_email(address)
+    by_account = await limiter.hit("email:" + hashlib.sha256(normalized.encode()).hexdigest())
+    if by_account.allowed:
+        actor = Actor("system", None, request_id(request), client_address(request))
+        background.add_task(issue_password_reset, container, normalized, actor)
+    return _reset_page(pages, request, container, "requested")
 
 
 @router.post(PASSWORD_RESET_PATH)
@@ -128,23 +204,13 @@ async def reset_password(
                 session, container.accounts, token=token, new_password=new_password, actor=actor
             )
     except CorralError as exc:
-        return anonymous_page(
+        return _reset_page(
             pages,
             request,
             container,
-            "password_reset.html",
+            "choose",
             status_code=status_of(exc),
             token=token,
-            done=False,
             error=exc.detail,
-            title="Choose a new password",
         )
-    return anonymous_page(
-        pages,
-        request,
-        container,
-        "password_reset.html",
-        token="",
-        done=True,
-        title="Password changed",
-    )
+    return _reset_page(pages, request, container, "done")
