@@ -224,7 +224,7 @@ async def test_sign_in_with_the_second_factor(app: FastAPI, owner: ApiClient) ->
 
 
 async def test_overview_counts_blocked_calls_and_links_each_number(
-    app: FastAPI, owner: ApiClient
+    app: FastAPI, owner: ApiClient, stranger: ApiClient
 ) -> None:
     await create_policy(owner)
     key = await owner.create_key(["decisions:write"])
@@ -246,6 +246,11 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
     blocked = page.split("blocked calls")[0].rsplit('class="tile-value">', 1)[1]
     assert blocked.startswith("2<")
     assert 'href="/api/webhooks"' in page
+    # Another organization's overview counts none of them.
+    async with asgi_client(app) as browser:
+        await _sign_in(browser, stranger.email)
+        other = (await browser.get("/")).text
+    assert other.split("blocked calls")[0].rsplit('class="tile-value">', 1)[1].startswith("0<")
 
 
 async def test_invitation_link_signs_up_into_the_inviting_org(
@@ -384,3 +389,23 @@ async def test_a_temporary_password_must_be_changed_first(app: FastAPI) -> None:
         page = await browser.get("/")
         assert page.status_code == 403
         assert "Change your password first" in page.text
+
+
+async def test_sign_in_page_sends_the_signed_in_on(app: FastAPI, owner: ApiClient) -> None:
+    async with asgi_client(app) as browser:
+        await _sign_in(browser, owner.email)
+        again = await browser.get("/sign-in", params={"next": "/?x=1"})
+        assert again.status_code == 303
+        assert again.headers["location"] == "/?x=1"
+        away = await browser.get("/sign-in", params={"next": "//evil.example"})
+        assert away.headers["location"] == "/"
+
+
+async def test_an_expired_session_on_a_form_post_signs_in_to_the_overview(
+    app: FastAPI, owner: ApiClient
+) -> None:
+    async with asgi_client(app) as browser:
+        browser.cookies.set(SESSION_COOKIE, "expired")
+        out = await browser.post("/sign-out", data={"csrf_token": "x"})
+        assert out.status_code == 303
+        assert out.headers["location"] == "/sign-in"

@@ -82,6 +82,10 @@ def sign_in_url(next_url: str) -> str:
 
 
 def _request_target(request: Request) -> str:
+    """Where to come back after signing in: this page, but never a form target (a GET there
+    would not repeat the post)."""
+    if request.method != "GET":
+        return HOME_PATH
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")
 
@@ -135,6 +139,15 @@ async def current_viewer(request: Request, session: SessionDep, container: Conta
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+
+
+async def optional_viewer(request: Request, container: Container) -> Viewer | None:
+    """The signed-in viewer, or None, for pages anyone may open."""
+    async with reading(container) as session:
+        try:
+            return await current_viewer(request, session, container)
+        except (SignInRequired, PasswordChangeRequired):
+            return None
 
 
 async def _sent_token(request: Request) -> str:

@@ -28,6 +28,7 @@ from corral.web.responses import (
     after_post,
     anonymous_page,
     secure_cookies,
+    see_other,
     signed_in_redirect,
 )
 from corral.web.viewer import (
@@ -35,6 +36,7 @@ from corral.web.viewer import (
     CheckedViewerDep,
     CsrfRefused,
     anonymous_form_is_genuine,
+    optional_viewer,
     safe_next,
 )
 
@@ -55,6 +57,8 @@ def _anonymous(request: Request) -> Actor:
 async def sign_in_page(
     request: Request, pages: PagesDep, container: ContainerDep, next: str = ""
 ) -> Response:
+    if await optional_viewer(request, container) is not None:
+        return see_other(safe_next(next))
     return anonymous_page(pages, request, container, "sign_in.html", next=safe_next(next), email="")
 
 

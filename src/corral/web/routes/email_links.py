@@ -28,11 +28,10 @@ from corral.web.templating import Pages
 from corral.web.viewer import (
     HOME_PATH,
     CsrfRefused,
-    SignInRequired,
-    Viewer,
     anonymous_form_is_genuine,
     checked_viewer,
     current_viewer,
+    optional_viewer,
     reading,
     sign_in_url,
 )
@@ -52,19 +51,11 @@ Token = Annotated[str, Query(max_length=200)]
 FormToken = Annotated[str, Form(max_length=200)]
 
 
-async def _maybe_viewer(request: Request, container: ContainerDep) -> Viewer | None:
-    async with reading(container) as session:
-        try:
-            return await current_viewer(request, session, container)
-        except SignInRequired:
-            return None
-
-
 @router.get(INVITATION_PATH)
 async def invitation_page(
     request: Request, pages: PagesDep, container: ContainerDep, token: Token = ""
 ) -> Response:
-    viewer = await _maybe_viewer(request, container)
+    viewer = await optional_viewer(request, container)
     here = f"{INVITATION_PATH}?{urlencode({'token': token})}"
     if viewer is None:
         return anonymous_page(
