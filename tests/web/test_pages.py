@@ -409,3 +409,16 @@ async def test_an_expired_session_on_a_form_post_signs_in_to_the_overview(
         out = await browser.post("/sign-out", data={"csrf_token": "x"})
         assert out.status_code == 303
         assert out.headers["location"] == "/sign-in"
+
+
+async def test_page_errors_are_pages_not_json(client: ApiClient) -> None:
+    invalid = await client.get("/password-reset", params={"token": "x" * 500})
+    assert invalid.status_code == 400
+    assert invalid.headers["content-type"].startswith("text/html")
+    assert "invalid parameter" in invalid.text
+    refused = await client.post("/sign-up", data={"email": "a@example.com"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    # The API keeps answering problem+json.
+    api = await client.get("/api/me")
+    assert api.headers["content-type"] == "application/problem+json"

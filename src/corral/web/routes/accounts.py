@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from corral.core.request_context import Actor
 from corral.identity.schemas import LoginRequest, RegisterRequest
 from corral.identity.services import accounts
 from corral.identity.services.accounts import MfaRequired
+from corral.web.errors import page_router
 from corral.web.responses import (
     PagesDep,
     after_post,
@@ -40,7 +41,7 @@ from corral.web.viewer import (
     safe_next,
 )
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 # The pending second factor waits in an HttpOnly cookie, never in the page.
 MFA_COOKIE = "corral_mfa"

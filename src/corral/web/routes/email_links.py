@@ -9,7 +9,7 @@ import hashlib
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from fastapi import BackgroundTasks, Form, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from corral.core.request_context import Actor
 from corral.identity.schemas import PasswordResetRequest
 from corral.identity.services import accounts, invitations, password_reset
 from corral.notify.messages import INVITATION_PATH, PASSWORD_RESET_PATH
+from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, anonymous_page, page_context
 from corral.web.templating import Pages
 from corral.web.viewer import (
@@ -36,7 +37,7 @@ from corral.web.viewer import (
     sign_in_url,
 )
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 PASSWORD_RESET_REQUEST_PATH = PASSWORD_RESET_PATH + "/request"
 ResetState = Literal["request", "requested", "choose", "done"]

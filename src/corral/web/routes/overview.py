@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from corral.api.deps import SessionDep
 from corral.core.clock import utcnow
 from corral.web import overview
+from corral.web.errors import page_router
 from corral.web.responses import PagesDep, page_context
 from corral.web.viewer import HOME_PATH, ViewerDep
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 @router.get(HOME_PATH)
