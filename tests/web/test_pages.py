@@ -56,6 +56,8 @@ async def test_sign_in_sets_the_api_session_and_goes_to_next(
         overview = await browser.get("/")
         assert overview.status_code == 200
         assert "<h1>Overview</h1>" in overview.text
+        # The session token is HttpOnly and never part of a page.
+        assert browser.cookies[SESSION_COOKIE] not in overview.text
         assert overview.headers["cache-control"] == "no-store"
         assert "script-src 'self'" in overview.headers["content-security-policy"]
         # The same session works for the API, with the CSRF token the page carries.
