@@ -55,6 +55,7 @@ def make_settings(data_dir: Path, database_url: str | None, **overrides: Any) ->
             "secret_keys": TEST_SECRETS["CORRAL_SECRET_KEYS"],
             "encryption_keys": TEST_SECRETS["CORRAL_ENCRYPTION_KEYS"],
             "audit_hmac_keys": TEST_SECRETS["CORRAL_AUDIT_HMAC_KEYS"],
+            "audit_signing_key": TEST_SECRETS["CORRAL_AUDIT_SIGNING_KEY"],
             "password_pepper": TEST_SECRETS["CORRAL_PASSWORD_PEPPER"],
         },
         "auth": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
@@ -113,6 +114,8 @@ async def _truncate(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     try:
         async with engine.begin() as conn:
+            # The audit tables' triggers refuse TRUNCATE; a replica session fires no triggers.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()

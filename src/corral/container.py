@@ -9,6 +9,8 @@ import redis.asyncio as redis_asyncio
 from redis import Redis as SyncRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner
+from corral.audit.chain import AuditKeys, attach_keys
 from corral.core import secrets as server_secrets
 from corral.core.bounded_checks import BoundedChecks
 from corral.core.crypto import EncryptionKeyring, Signer
@@ -23,14 +25,16 @@ from corral.core.passwords import PasswordHashing
 from corral.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from corral.core.secrets import ServerSecrets
 from corral.core.settings import Settings
+from corral.governance.approvals.signals import ApprovalSignals
 from corral.governance.decisions import Decider
 from corral.governance.evidence import ingest_sink
+from corral.governance.halts.cache import HaltCache
 from corral.governance.policy_sets import PolicySetCache
 from corral.governance.throttle_redis import RedisThrottleStore
 from corral.identity.key_usage import KeyUsageRecorder
 from corral.identity.services.accounts import AccountDeps
 from corral.identity.services.mfa import MfaDeps
-from corral.loops import build_loop_specs
+from corral.loops import AnchorLoop, build_loop_specs
 from corral.notify.sender import EmailSender, build_email_sender
 from corral.runs.gates import RunGates
 from corral.runs.signals import RunSignals
@@ -80,11 +84,15 @@ class Container:
     started_monotonic: float
     run_gates: RunGates
     run_signals: RunSignals
+    halt_cache: HaltCache
     webhook_sender: WebhookSender
     email: EmailSender
     mfa: MfaDeps
     # Password-reset requests, per client address and per account (hourly buckets).
     password_reset_limiter: RateLimiter
+    audit_keys: AuditKeys
+    anchor_signer: AnchorSigner
+    approval_signals: ApprovalSignals
 
     async def aclose(self) -> None:
         await self.ingest.stop()
@@ -92,6 +100,7 @@ class Container:
         await self.webhook_sender.aclose()
         await self.key_usage.drain()
         await self.email.drain()
+        await self.approval_signals.aclose()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
         if self.redis is not None:
@@ -115,6 +124,9 @@ def build_container(settings: Settings) -> Container:
     # would hold every connection while each waits for one more.
     side_engine = create_engine(settings.effective_database_url)
     side_sessions = create_sessionmaker(side_engine)
+    audit_keys = AuditKeys(secrets_.audit_keys)
+    attach_keys(engine, audit_keys)
+    attach_keys(side_engine, audit_keys)
     redis = (
         redis_asyncio.Redis.from_url(settings.redis_url, socket_timeout=2.0)
         if settings.redis_url
@@ -164,6 +176,7 @@ def build_container(settings: Settings) -> Container:
         else InMemoryThrottleStore()
     )
     policy_sets = PolicySetCache(throttle_store)
+    halt_cache = HaltCache(sessions)
     idempotency = IdempotencyStore(sessions)
     probes = HealthProbes()
     telemetry = settings.telemetry
@@ -179,6 +192,8 @@ def build_container(settings: Settings) -> Container:
     )
     keyring = EncryptionKeyring(secrets_.encryption_keys)
     webhook_sender = WebhookSender(sessions, keyring, settings.webhooks)
+    anchor_signer = AnchorSigner(secrets_.audit_signing_key)
+    approval_signals = ApprovalSignals(redis)
     specs = build_loop_specs(
         engine,
         sessions,
@@ -189,6 +204,12 @@ def build_container(settings: Settings) -> Container:
         inline_run_retention_days=settings.runs.inline_run_limits.retention_days,
         run_limits=settings.runs.platform_run_limits,
         webhook_sender=webhook_sender,
+        anchors=AnchorLoop(
+            anchor_signer,
+            interval_seconds=settings.audit.anchor_interval_seconds,
+            max_events=settings.audit.anchor_max_events,
+        ),
+        approval_signals=approval_signals,
     )
     unknown = sorted(set(settings.loops.disabled) - {spec.name for spec in specs})
     if unknown:
@@ -231,7 +252,11 @@ def build_container(settings: Settings) -> Container:
         price_catalog=default_catalog(),
         policy_sets=policy_sets,
         decider=Decider(
-            policy_sets, side_sessions, metrics, offload_throttles=throttle_redis is not None
+            policy_sets,
+            side_sessions,
+            metrics,
+            offload_throttles=throttle_redis is not None,
+            halts=halt_cache,
         ),
         throttle_redis=throttle_redis,
         key_usage=KeyUsageRecorder(side_sessions),
@@ -240,6 +265,7 @@ def build_container(settings: Settings) -> Container:
         started_monotonic=time.monotonic(),
         run_gates=_run_gates(settings, redis),
         run_signals=RunSignals(),
+        halt_cache=halt_cache,
         webhook_sender=webhook_sender,
         email=build_email_sender(settings.smtp, production=settings.is_production),
         mfa=MfaDeps(
@@ -249,6 +275,9 @@ def build_container(settings: Settings) -> Container:
         password_reset_limiter=_hourly(
             redis, settings.auth.password_reset_per_hour, "corral:pwreset:"
         ),
+        audit_keys=audit_keys,
+        anchor_signer=anchor_signer,
+        approval_signals=approval_signals,
     )
 
 

@@ -9,12 +9,16 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from corral.audit.anchors import AnchorSigner, anchor_pending
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.core.health import HealthProbes
 from corral.core.idempotency import IdempotencyStore
 from corral.core.loops import LoopSpec
 from corral.core.run_limits import PlatformRunLimits
+from corral.governance.approvals.expiry import expire_due
+from corral.governance.approvals.signals import ApprovalSignals
+from corral.governance.budgets.monitor import MONITOR_INTERVAL_SECONDS, monitor_pass
 from corral.governance.retention import purge_decisions
 from corral.identity.services.accounts import purge_expired_sessions
 from corral.runs.retention import purge_inline_runs
@@ -23,6 +27,19 @@ from corral.traces.retention import enforce_retention
 from corral.webhooks.sender import WebhookSender
 
 _log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnchorLoop:
+    """What the `audit_anchor` loop needs: the signing key and its pace."""
+
+    signer: AnchorSigner
+    interval_seconds: float
+    max_events: int
+
+
+# Decisions refuse an expired request at once; the pass only records expiries and announces them.
+APPROVAL_EXPIRY_INTERVAL_SECONDS = 5.0
 
 # Fire times are whole minutes: a pass every few seconds starts each run within seconds.
 SCHEDULER_INTERVAL_SECONDS = 5.0
@@ -41,6 +58,8 @@ def build_loop_specs(
     inline_run_retention_days: int,
     run_limits: PlatformRunLimits | None = None,
     webhook_sender: WebhookSender | None = None,
+    anchors: AnchorLoop | None = None,
+    approval_signals: ApprovalSignals | None = None,
 ) -> list[LoopSpec]:
     async def database_probe() -> None:
         started = time.perf_counter()
@@ -117,7 +136,10 @@ def build_loop_specs(
         *_run_specs(
             sessions, inline_run_retention_days=inline_run_retention_days, run_limits=run_limits
         ),
+        *_budget_specs(sessions),
         *_webhook_specs(webhook_sender),
+        *_audit_specs(sessions, anchors),
+        *_approval_specs(sessions, approval_signals or ApprovalSignals()),
     ]
 
 
@@ -138,6 +160,74 @@ def _webhook_specs(sender: WebhookSender | None) -> list[LoopSpec]:
             interval_seconds=WEBHOOK_DELIVERY_INTERVAL_SECONDS,
             run=webhook_delivery,
         )
+    ]
+
+
+def _budget_specs(sessions: async_sessionmaker[AsyncSession]) -> list[LoopSpec]:
+    async def budget_monitor() -> None:
+        report = await monitor_pass(sessions, utcnow())
+        if report.halts_created or report.halts_cleared or report.released:
+            _log.info(
+                "loop.budget_monitor",
+                halts_created=report.halts_created,
+                halts_cleared=report.halts_cleared,
+                released=report.released,
+            )
+
+    return [
+        LoopSpec(
+            name="budget_monitor",
+            description="Measures budgets from ingested spans, sends threshold and exceeded "
+            "webhooks once per window, halts an exceeded budget's scope and clears the halt "
+            "when the window rolls over; releases expired reservations.",
+            interval_seconds=MONITOR_INTERVAL_SECONDS,
+            run=budget_monitor,
+            leader_only=True,
+        )
+    ]
+
+
+def _audit_specs(
+    sessions: async_sessionmaker[AsyncSession], anchors: AnchorLoop | None
+) -> list[LoopSpec]:
+    if anchors is None:
+        return []
+
+    async def audit_anchor() -> None:
+        made = await anchor_pending(sessions, anchors.signer, max_events=anchors.max_events)
+        if made:
+            _log.info("loop.audit_anchor", anchors=made)
+
+    return [
+        LoopSpec(
+            name="audit_anchor",
+            description="Seals each audit chain's new events under an Ed25519-signed RFC 6962 "
+            "Merkle root (CORRAL_AUDIT_ANCHOR_INTERVAL_SECONDS).",
+            interval_seconds=anchors.interval_seconds,
+            run=audit_anchor,
+            leader_only=True,
+        )
+    ]
+
+
+def _approval_specs(
+    sessions: async_sessionmaker[AsyncSession], signals: ApprovalSignals
+) -> list[LoopSpec]:
+    async def approval_expiry() -> None:
+        expired = await expire_due(sessions, now=utcnow())
+        if expired:
+            await signals.resolved(expired)
+            _log.info("loop.approval_expiry", expired=len(expired))
+
+    return [
+        LoopSpec(
+            name="approval_expiry",
+            description="Marks pending approval requests past their expiry as expired and "
+            "announces them (approval.resolved).",
+            interval_seconds=APPROVAL_EXPIRY_INTERVAL_SECONDS,
+            run=approval_expiry,
+            leader_only=True,
+        ),
     ]
 
 

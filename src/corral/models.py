@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from corral.agents.models import Agent, AgentVersion
-from corral.audit.models import AuditEvent
+from corral.audit.models import AuditAnchor, AuditChainHead, AuditEvent
 from corral.connections.models import Connection
 from corral.core.db import Base
 from corral.core.idempotency_models import IdempotencyRecord
+from corral.governance.approvals.models import Approval, ApprovalDecision
+from corral.governance.budgets.models import Budget, BudgetBucket, BudgetReservation
+from corral.governance.halts.models import Halt
 from corral.governance.models import (
     DecisionPolicy,
     DecisionRecord,
@@ -43,14 +46,22 @@ __all__ = [
     "Agent",
     "AgentVersion",
     "ApiKey",
+    "Approval",
+    "ApprovalDecision",
     "Application",
     "ApplicationProvider",
+    "AuditAnchor",
+    "AuditChainHead",
     "AuditEvent",
+    "Budget",
+    "BudgetBucket",
+    "BudgetReservation",
     "Connection",
     "DecisionPolicy",
     "DecisionRecord",
     "EndUser",
     "GovernanceSettings",
+    "Halt",
     "IdempotencyRecord",
     "IngestSettings",
     "Invitation",

@@ -18,9 +18,11 @@ from corral.runs.launch import runtime_spec
 from corral.runs.sandboxes.base import ResourceLimits, SandboxAdapter, SandboxSpec
 from corral.runs.sandboxes.selection import select_adapter
 from corral.runs.sidecar.contracts import ModelGateway, ToolGateway
+from corral.runs.sidecar.model_budgets import BudgetGate
 from corral.runs.sidecar.model_gateway import ProviderModelGateway
 from corral.runs.sidecar.model_routing import RunModelGateway
 from corral.runs.sidecar.server import Sidecar
+from corral.runs.sidecar.tool_approvals import ServerApprovalGate
 from corral.runs.sidecar.tool_gateway import HttpToolGateway
 from corral.runs.spans import run_spans
 from corral.runs.warm_pool import SidecarHandle, WarmPool
@@ -91,7 +93,9 @@ def build_run_stack(
             container.price_catalog,
             provider_http,
             price_overrides=container.ingest_config,
-        )
+            budgets=BudgetGate(container.sessions, container.price_catalog),
+        ),
+        halts=container.halt_cache,
     )
     egress = EgressClient.for_tools(settings.tools)
     tool_gateway = HttpToolGateway(
@@ -99,6 +103,11 @@ def build_run_stack(
         keyring=container.keyring,
         decider=container.decider,
         egress=egress,
+        approvals=ServerApprovalGate(
+            sessions=container.sessions,
+            signals=container.approval_signals,
+            redactor=container.redactor,
+        ),
     )
     chosen = adapter or select_adapter(
         settings.sandbox.run_adapter, docker_image=settings.sandbox.docker_image

@@ -68,6 +68,8 @@ async def test_block_allow_and_the_contract_shape(owner: ApiClient, agent: ApiCl
         "message",
         "replacement",
         "retry_after_seconds",
+        "code",
+        "halt_id",
     }
     assert blocked["action"] == "block"
     assert (blocked["policy_id"], blocked["policy_name"]) == (blocker["id"], "no shell")
@@ -83,6 +85,8 @@ async def test_block_allow_and_the_contract_shape(owner: ApiClient, agent: ApiCl
         "message": None,
         "replacement": None,
         "retry_after_seconds": None,
+        "code": None,
+        "halt_id": None,
     }
     # A NUL cannot hide the rest of an argument from a policy.
     hidden = await decide(agent, shell("ls\u0000; rm -rf /"))

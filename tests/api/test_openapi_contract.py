@@ -189,6 +189,19 @@ class Corral:
         body = {"name": f"contract-{self._serial}", "expression": "true", "action": "log"}
         return self._create(identity, "/api/policies", body)
 
+    def create_approval(self, identity: Identity) -> str:
+        call = f"tool.contract-{self._serial}"
+        policy = {
+            "name": f"contract-approval-{self._serial}",
+            "expression": "true",
+            "action": "require_approval",
+            # Expired at once: a generated `?wait=` answers immediately.
+            "action_config": {"timeout_seconds": 0.001},
+            "applies_to": [call],
+        }
+        self._create(identity, "/api/policies", policy)
+        return self._create(identity, "/api/approvals", {"name": call, "arguments": {}})
+
     def create_agent(self, identity: Identity) -> str:
         self._serial += 1
         manifest = {
@@ -231,6 +244,20 @@ class Corral:
         }
         return self._create(identity, "/api/schedules", body)
 
+    def create_halt(self, identity: Identity) -> str:
+        # An agent no contract run uses, so that the halt refuses nothing the cases create.
+        body = {"scope": "agent", "scope_value": "contract-halted", "reason": "contract"}
+        return self._create(identity, "/api/halts", body)
+
+    def create_budget(self, identity: Identity) -> str:
+        body = {
+            "name": f"contract-{self._serial}",
+            "limit": "1000",
+            "scope": "agent",
+            "scope_value": "contract-budgeted",
+        }
+        return self._create(identity, "/api/budgets", body)
+
     def create_webhook(self, identity: Identity) -> str:
         body = {"url": "https://hooks.contract.example.com/corral"}
         return self._create(identity, "/api/webhooks", body)
@@ -239,6 +266,16 @@ class Corral:
         path = f"/api/webhooks/{endpoint_id}/test"
         delivery: str = self._json(self._call("POST", path, identity, {}), 202)["id"]
         return delivery
+
+    def latest_audit_event(self, identity: Identity) -> str:
+        page = self._json(self._call("GET", "/api/audit/events?limit=1", identity), 200)
+        event_id: str = page["data"][0]["id"]
+        return event_id
+
+    def latest_anchor(self, identity: Identity) -> str | None:
+        """An anchor when the anchor loop has made one yet (else the generated id stays)."""
+        page = self._json(self._call("GET", "/api/audit/anchors?limit=1", identity), 200)
+        return str(page["data"][0]["id"]) if page["data"] else None
 
     def create_org(self) -> str:
         return self._create(self.session, "/api/orgs", {"name": f"scratch-{self._serial}"})
@@ -284,12 +321,17 @@ def _point_at_real_objects(
         "run_id": lambda: corral.create_run(identity),
         "provider_id": lambda: corral.create_provider(identity),
         "schedule_id": lambda: corral.create_schedule(identity),
+        "halt_id": lambda: corral.create_halt(identity),
+        "budget_id": lambda: corral.create_budget(identity),
         "endpoint_id": lambda: corral.create_webhook(identity),
         # A delivery of the endpoint chosen just before.
         "delivery_id": lambda: corral.create_delivery(
             identity,
             params["endpoint_id"] if keep != "endpoint_id" else corral.create_webhook(identity),
         ),
+        "event_id": lambda: corral.latest_audit_event(identity),
+        "anchor_id": lambda: corral.latest_anchor(identity),
+        "approval_id": lambda: corral.create_approval(identity),
     }
     # Dict order matters: an invitation is created in the organization chosen just before.
     for name, make in real.items():

@@ -181,7 +181,10 @@ async def test_health_is_unhealthy_when_the_database_probe_fails(tmp_path: Path)
                 "decision_retention",
                 "inline_run_retention",
                 "scheduler",
+                "budget_monitor",
                 "webhook_delivery",
+                "audit_anchor",
+                "approval_expiry",
             ],
         },
     )
@@ -226,7 +229,10 @@ async def test_ready_checks_every_enabled_loop(tmp_path: Path, database_url: str
                 "decision_retention",
                 "inline_run_retention",
                 "scheduler",
+                "budget_monitor",
                 "webhook_delivery",
+                "audit_anchor",
+                "approval_expiry",
             ],
         },
     )
@@ -374,7 +380,10 @@ async def test_metrics_are_prometheus_text_with_route_templates(
         "decision_retention",
         "inline_run_retention",
         "scheduler",
+        "budget_monitor",
         "webhook_delivery",
+        "audit_anchor",
+        "approval_expiry",
     }
     assert "corral_rate_limit_rejections_total" in names
 

@@ -23,12 +23,14 @@ SECRET_VARIABLES = (
     "CORRAL_SECRET_KEYS",
     "CORRAL_ENCRYPTION_KEYS",
     "CORRAL_AUDIT_HMAC_KEYS",
+    "CORRAL_AUDIT_SIGNING_KEY",
     "CORRAL_PASSWORD_PEPPER",
 )
 FIELDS = {
     "CORRAL_SECRET_KEYS": "secret_keys",
     "CORRAL_ENCRYPTION_KEYS": "encryption_keys",
     "CORRAL_AUDIT_HMAC_KEYS": "audit_hmac_keys",
+    "CORRAL_AUDIT_SIGNING_KEY": "audit_signing_key",
     "CORRAL_PASSWORD_PEPPER": "password_pepper",
 }
 NO_SECRETS: dict[str, Any] = dict.fromkeys(FIELDS.values())
@@ -64,6 +66,18 @@ WEAK: list[tuple[str, dict[str, Any], str, str]] = [
     ("short second signing key", {"secret_keys": "s" * 40 + ",short"}, "CORRAL_SECRET_KEYS", "≥32"),
     ("short audit key", {"audit_hmac_keys": "a1:too-short"}, "CORRAL_AUDIT_HMAC_KEYS", "≥32"),
     ("short pepper", {"password_pepper": "p" * 31}, "CORRAL_PASSWORD_PEPPER", "≥32"),
+    (
+        "16-byte anchor signing key",
+        {"audit_signing_key": _b64_key(16)},
+        "CORRAL_AUDIT_SIGNING_KEY",
+        "32 bytes",
+    ),
+    (
+        "anchor signing key not base64",
+        {"audit_signing_key": "not base64!"},
+        "CORRAL_AUDIT_SIGNING_KEY",
+        "base64",
+    ),
     (
         "16-byte encryption key",
         {"encryption_keys": f"k1:{_b64_key(16)}"},
@@ -145,7 +159,7 @@ def test_production_names_every_missing_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         create_app(settings)
     problems = refused.value.problems
-    assert len(problems) == 4
+    assert len(problems) == len(SECRET_VARIABLES)
     for variable, problem in zip(SECRET_VARIABLES, problems, strict=True):
         assert problem.startswith(f"{variable} is not set")
         assert FIX in problem
@@ -216,6 +230,7 @@ def test_parse_keeps_key_order_for_rotation() -> None:
         "CORRAL_SECRET_KEYS": f"{'n' * 32}, {'o' * 32}",
         "CORRAL_ENCRYPTION_KEYS": f"new:{new}, old:{old}",
         "CORRAL_AUDIT_HMAC_KEYS": f"a2:{'b' * 32},a1:{'a' * 32}",
+        "CORRAL_AUDIT_SIGNING_KEY": base64.b64encode(b"s" * 32).decode(),
         "CORRAL_PASSWORD_PEPPER": "p" * 32,
     }
     parsed, problems = server_secrets.parse(values)
@@ -228,6 +243,7 @@ def test_parse_keeps_key_order_for_rotation() -> None:
     )
     assert parsed.audit_keys == (("a2", b"b" * 32), ("a1", b"a" * 32))
     assert parsed.password_pepper == b"p" * 32
+    assert parsed.audit_signing_key == b"s" * 32
 
 
 # --- secrets from files --------------------------------------------------------------------
@@ -385,7 +401,7 @@ def test_production_never_generates_or_reads_dev_secrets(tmp_path: Path) -> None
     assert (tmp_path / server_secrets.DEV_SECRETS_FILE).exists()
     with pytest.raises(ConfigError) as refused:
         server_secrets.resolve(_settings(tmp_path, env="production", **NO_SECRETS))
-    assert len(refused.value.problems) == 4
+    assert len(refused.value.problems) == len(SECRET_VARIABLES)
 
 
 async def test_development_app_boots_without_configured_secrets(tmp_path: Path) -> None:

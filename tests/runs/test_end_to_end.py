@@ -369,6 +369,22 @@ async def test_cancel_ends_a_running_run_and_its_processes(
         assert alive(processes) == set()
 
 
+async def test_a_halt_ends_a_running_run_and_its_processes(
+    tmp_path: Path, sqlite_url: str, llm: LLMServer, tool_server: ToolServer
+) -> None:
+    async with corral(tmp_path, sqlite_url, llm) as (app, owner):
+        run = await run_inline(owner, waiting_agent(tool_server, timeout_seconds=60))
+        processes = await sandbox_processes_while_running(app, owner, run["id"])
+        halted = await owner.post(
+            "/api/halts", json={"scope": "run", "scope_value": run["id"], "reason": "runaway"}
+        )
+        assert halted.status_code == 201
+        ended = await finished(owner, run["id"])
+        assert ended["status"] == "failed"
+        assert ended["error"]["code"] == "halted"
+        assert alive(processes) == set()
+
+
 async def test_a_run_takes_a_warm_sandbox_and_the_pool_refills(
     tmp_path: Path, sqlite_url: str, llm: LLMServer
 ) -> None:

@@ -12,10 +12,12 @@ with Client(api_key, "http://127.0.0.1:4318", agent="ops-bot") as corral:
 `corral_sdk.policy` is the policy engine the client (and the server) decide with.
 """
 
+from corral_sdk.approvals import PendingApproval
 from corral_sdk.client import Client
 from corral_sdk.errors import (
     ApprovalDenied,
     ApprovalRequired,
+    ApprovalTimeout,
     AuthenticationFailed,
     CorralError,
     Halted,
@@ -30,6 +32,8 @@ from corral_sdk.version import __version__
 __all__ = [
     "ApprovalDenied",
     "ApprovalRequired",
+    "ApprovalTimeout",
+    "PendingApproval",
     "AuthenticationFailed",
     "Client",
     "CorralError",

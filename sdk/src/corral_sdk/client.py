@@ -10,6 +10,17 @@ long as the server is away. `fail_closed=True`: a check raises `ServerUnreachabl
 bundle is older than `max_staleness_seconds`, or was never received. Until the first bundle
 arrives with `fail_closed=False`, calls are allowed and one warning is logged. A refused key
 raises `AuthenticationFailed` as long as no bundle was ever received.
+
+Halts. A second thread polls the application's active halts every `halt_poll_interval_seconds`
+(0.5 s by default, so a halt is learned within about 0.6 s; an unchanged set is a 304), and
+every check, guarded call and model call raises `Halted` before any policy when a halt covers
+its application, agent, end-user or model. Fail-static as well: the last answer stays in force
+while the server is away.
+
+Approvals. A call a `require_approval` policy holds is sent to `POST /api/approvals` and the
+client waits for people to answer (see `corral_sdk.approvals`): the call runs once approved,
+raises `ApprovalDenied` when denied, and on timeout follows the policy's `on_timeout`
+(`ApprovalTimeout` by default). Coroutines wait in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -25,13 +36,17 @@ from typing import Any, TypeVar, cast, overload
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Span
 
+from corral_sdk.approvals import ApprovalRequester, PendingApproval
 from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
 from corral_sdk.call import ProposedCall, SpanValue, proposed_call
 from corral_sdk.end_user import current_end_user, end_user_scope
 from corral_sdk.enforcement import enforce
-from corral_sdk.errors import AuthenticationFailed, CorralError, ServerUnreachable
+from corral_sdk.errors import AuthenticationFailed, CorralError, Halted, ServerUnreachable
 from corral_sdk.guard import P, make_guard
+from corral_sdk.halt_state import HaltState
+from corral_sdk.halts import covering
+from corral_sdk.halts_http import HaltFetcher
 from corral_sdk.model_call import ModelCall
 from corral_sdk.policy import Action, Decision, InMemoryThrottleStore, PolicySet
 from corral_sdk.policy_state import PolicyState, logger
@@ -58,25 +73,49 @@ class Client:
         fail_closed: bool = False,
         max_staleness_seconds: float = 300.0,
         refresh_interval_seconds: float = 5.0,
+        halt_poll_interval_seconds: float = 0.5,
         export_spans: bool = True,
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         span_exporter: SpanExporter | None = None,
+        approval_timeout_seconds: float | None = None,
+        on_approval_requested: Callable[[PendingApproval], None] | None = None,
     ) -> None:
+        """`approval_timeout_seconds`: how long a call held for approval waits (None: until
+        the request expires on the server); `on_approval_requested` is told of each request,
+        e.g. to show a person where to approve it."""
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key must be a non-empty string")
-        if max_staleness_seconds <= 0 or refresh_interval_seconds <= 0 or timeout_seconds <= 0:
+        if (
+            min(
+                max_staleness_seconds,
+                refresh_interval_seconds,
+                halt_poll_interval_seconds,
+                timeout_seconds,
+            )
+            <= 0
+        ):
             raise ValueError("durations must be greater than 0")
         self.endpoint = endpoint.rstrip("/")
         self.agent = agent
         self.fail_closed = fail_closed
         self.max_staleness_seconds = max_staleness_seconds
         self.refresh_interval_seconds = refresh_interval_seconds
+        self.halt_poll_interval_seconds = halt_poll_interval_seconds
         self.timeout_seconds = timeout_seconds
+        self.approval_timeout_seconds = approval_timeout_seconds
+        self._approvals = ApprovalRequester(
+            api_key,
+            self.endpoint,
+            timeout_seconds=timeout_seconds,
+            on_requested=on_approval_requested,
+        )
         self._fetcher = BundleFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
         self._state = PolicyState(
             self._fetcher, clock=clock, throttle_store=InMemoryThrottleStore()
         )
+        self._halt_fetcher = HaltFetcher(api_key, self.endpoint, timeout_seconds=timeout_seconds)
+        self._halts = HaltState(self._halt_fetcher, clock=clock)
         self._spans = SpanRecorder(
             api_key,
             self.endpoint,
@@ -87,6 +126,7 @@ class Client:
         )
         self._lifecycle = threading.Lock()
         self._refresher: Refresher | None = None
+        self._halt_refresher: Refresher | None = None
         self._closed = False
         self._warned_unenforced = False
 
@@ -100,6 +140,13 @@ class Client:
             if self._refresher is None:
                 self._refresher = Refresher(self._state, interval=self.refresh_interval_seconds)
                 self._refresher.start()
+                self._halt_refresher = Refresher(
+                    self._halts,
+                    interval=self.halt_poll_interval_seconds,
+                    max_delay=max(self.halt_poll_interval_seconds, 10.0),
+                    name="corral-halts-poll",
+                )
+                self._halt_refresher.start()
         return self
 
     def close(self) -> None:
@@ -109,10 +156,14 @@ class Client:
                 return
             self._closed = True
             refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.stop(self.timeout_seconds + 1.0)
+            halt_refresher, self._halt_refresher = self._halt_refresher, None
+        for thread in (refresher, halt_refresher):
+            if thread is not None:
+                thread.stop(self.timeout_seconds + 1.0)
         self._spans.shutdown()
         self._fetcher.close()
+        self._halt_fetcher.close()
+        self._approvals.close()
 
     def __enter__(self) -> Client:
         return self.start()
@@ -141,6 +192,15 @@ class Client:
         """Export the finished spans now; whether that finished in time."""
         return self._spans.flush(timeout_seconds or self.timeout_seconds)
 
+    def refresh_halts(self) -> bool:
+        """Ask for the active halts now; whether they changed."""
+        return self._halts.refresh()
+
+    def wait_for_halts(self, timeout_seconds: float) -> bool:
+        """Block until the poll brings a change of the active halts; whether one came."""
+        with self._halts.changed:
+            return self._halts.changed.wait(timeout_seconds)
+
     @property
     def revision(self) -> str | None:
         """The revision of the bundle in force, or None before the first one."""
@@ -166,15 +226,29 @@ class Client:
         """Decide the call `name` (e.g. `tool.shell`) with these arguments.
 
         Returns the decision for allow, steer (`decision.replacement`) and allows that only
-        logged or alerted. Raises `PolicyBlocked` (block, or the deny posture), `Throttled`
-        (`retry_after_seconds`), `ApprovalRequired`, or, when failing closed, `ServerUnreachable`.
+        logged or alerted, and a held call once approved. Raises `PolicyBlocked` (block, or the
+        deny posture), `Throttled` (`retry_after_seconds`), `ApprovalDenied` / `ApprovalTimeout`
+        (`ApprovalRequired` when no approval could be asked for), or, when failing closed,
+        `ServerUnreachable`.
         """
-        policy_set = self._policies()
+        call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
+        self._settle(call, decision, decision_id, None)
+        return decision
+
+    def _check(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None,
+        attributes: Mapping[str, Any] | None,
+        agent: str | None,
+        end_user: str | None,
+    ) -> tuple[ProposedCall, Decision, str | None]:
         call = self._call(name, args, attributes, agent, end_user)
+        self._refuse_if_halted(call.agent, call.end_user, None)
+        policy_set = self._policies()
         decision, decision_id = self._decide(call, policy_set)
         self._spans.record_check(call, decision, decision_id)
-        enforce(decision, decision_id)
-        return decision
+        return call, decision, decision_id
 
     async def acheck(
         self,
@@ -188,14 +262,22 @@ class Client:
     ) -> Decision:
         """`check` for coroutines: the first bundle download runs in a worker thread."""
         await self._aensure_attempted()
-        return self.check(name, args=args, attributes=attributes, agent=agent, end_user=end_user)
+        call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
+        await self._asettle(call, decision, decision_id, None)
+        return decision
 
     @overload
     def guard(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
     def guard(
-        self, fn: None = None, /, *, name: str | None = None, agent: str | None = None
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        agent: str | None = None,
+        approval_timeout_seconds: float | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
     def guard(
@@ -205,17 +287,20 @@ class Client:
         *,
         name: str | None = None,
         agent: str | None = None,
+        approval_timeout_seconds: float | None = None,
     ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
         """Decide every call of the function before its body runs (sync or async).
 
         `name` defaults to `tool.<function name>`. A block raises without running the body; a
-        steer returns `decision.replacement` instead of running it.
+        steer returns `decision.replacement` instead of running it; a call held for approval
+        runs once approved (waiting at most `approval_timeout_seconds`, default the client's).
         """
+        wait = approval_timeout_seconds
         if fn is not None:
-            return make_guard(self, fn, name=name, agent=agent)
+            return make_guard(self, fn, name=name, agent=agent, approval_timeout_seconds=wait)
 
         def decorate(function: Callable[P, R]) -> Callable[P, R]:
-            return make_guard(self, function, name=name, agent=agent)
+            return make_guard(self, function, name=name, agent=agent, approval_timeout_seconds=wait)
 
         return decorate
 
@@ -242,6 +327,7 @@ class Client:
         end_user = end_user if end_user is not None else current_end_user()
         if end_user:
             attrs["corral.end_user.id"] = end_user
+        self._refuse_if_halted(agent, end_user, model)
         return ModelCall(self._spans.tracer, f"{operation} {model}", attrs)
 
     def end_user(self, external_id: str) -> AbstractContextManager[str]:
@@ -251,12 +337,20 @@ class Client:
     # Guarded calls (called by the wrappers `guard` builds)
 
     def run_guarded(
-        self, name: str, agent: str | None, args: Mapping[str, Any], call: Callable[[], R]
+        self,
+        name: str,
+        agent: str | None,
+        args: Mapping[str, Any],
+        call: Callable[[], R],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R:
-        policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
+        self._refuse_if_halted(proposed.agent, proposed.end_user, None)
+        policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
-            decision = self._enforce_in_span(span, proposed, policy_set)
+            decision, decision_id = self._decide_in_span(span, proposed, policy_set)
+            self._settle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -271,12 +365,16 @@ class Client:
         agent: str | None,
         args: Mapping[str, Any],
         call: Callable[[], Awaitable[R]],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R:
         await self._aensure_attempted()
-        policy_set = self._policies()
         proposed = self._call(name, args, None, agent, None)
+        self._refuse_if_halted(proposed.agent, proposed.end_user, None)
+        policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
-            decision = self._enforce_in_span(span, proposed, policy_set)
+            decision, decision_id = self._decide_in_span(span, proposed, policy_set)
+            await self._asettle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -287,20 +385,73 @@ class Client:
 
     # Internals
 
-    def _enforce_in_span(
+    def _decide_in_span(
         self, span: Span, proposed: ProposedCall, policy_set: PolicySet | None
-    ) -> Decision:
-        """Decide a guarded call inside its span, which records the decision; raise a refusal."""
+    ) -> tuple[Decision, str | None]:
+        """Decide a guarded call inside its span, which records the decision."""
         decision, decision_id = self._decide(proposed, policy_set)
         if decision_id is not None:
             span.set_attributes(decision_attributes(decision, decision_id))
-        enforce(decision, decision_id)
-        return decision
+        return decision, decision_id
+
+    def _settle(
+        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
+    ) -> None:
+        """Return when the call may go ahead: raise a refusal, or wait for an approval."""
+        if decision.action is not Action.REQUIRE_APPROVAL:
+            enforce(decision, decision_id)
+            return
+        self._approvals.obtain(
+            call,
+            decision,
+            decision_id,
+            wait_seconds=wait if wait is not None else self.approval_timeout_seconds,
+        )
+
+    async def _asettle(
+        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
+    ) -> None:
+        if decision.action is Action.REQUIRE_APPROVAL:
+            await asyncio.to_thread(self._settle, call, decision, decision_id, wait)
+        else:
+            enforce(decision, decision_id)
 
     async def _aensure_attempted(self) -> None:
-        if not self._state.attempted:
+        if not self._state.attempted or not self._halts.attempted:
             self.start()
             await asyncio.to_thread(self._state.ensure_attempted)
+            await asyncio.to_thread(self._halts.ensure_attempted)
+
+    def _refuse_if_halted(self, agent: str | None, end_user: str | None, model: str | None) -> None:
+        """Raise `Halted` when an active halt covers the call; checked before any policy."""
+        if self._closed:
+            raise CorralError("the client is closed")
+        if self._refresher is None:
+            self.start()
+        state = self._halts
+        state.ensure_attempted()
+        if self.fail_closed:
+            age = state.age()
+            if age is None or age > self.max_staleness_seconds:
+                raise ServerUnreachable(
+                    "the active halts are unknown or stale and the client fails closed"
+                )
+        halt = covering(state.halts, agent, end_user, model)
+        if halt is None:
+            return
+        what = (
+            "the application"
+            if halt.scope == "application"
+            else (f"{halt.scope.replace('_', '-')} {halt.scope_value!r}")
+        )
+        raise Halted(
+            f"{what} is {halt.state} ({halt.id}): {halt.reason}",
+            halt_id=halt.id,
+            scope=halt.scope,
+            scope_value=halt.scope_value,
+            state=halt.state,
+            reason=halt.reason,
+        )
 
     def _call(
         self,

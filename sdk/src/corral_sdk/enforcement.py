@@ -9,6 +9,9 @@ from corral_sdk.policy import Action, Decision
 def enforce(decision: Decision, decision_id: str | None) -> None:
     """Raise for block (and the deny posture), throttle and require_approval; else return.
 
+    The client asks for an approval instead of calling this for require_approval; the raise
+    here is for callers that decide without a client.
+
     Allow, steer, and allows with log or alert matches return: the caller reads the decision
     (`decision.replacement` for a steer).
     """

@@ -52,11 +52,45 @@ class ApprovalRequired(PolicyBlocked):
 
 
 class ApprovalDenied(PolicyBlocked):
-    """An approver refused the call (raised by the approval flow)."""
+    """An approver refused the call; `approval_id` names the request on the server."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: Decision | None = None,
+        decision_id: str | None = None,
+        approval_id: str | None = None,
+    ) -> None:
+        super().__init__(message, decision=decision, decision_id=decision_id)
+        self.approval_id = approval_id
+
+
+class ApprovalTimeout(ApprovalDenied):
+    """Nobody approved in time (the request expired, or the client stopped waiting), and the
+    policy's `on_timeout` is `deny` (the default)."""
 
 
 class Halted(CorralError):
-    """The agent or application was halted (kill switch) and must stop."""
+    """An active halt (kill switch) covers the call: the application, the agent, the end-user
+    or the model is halted or paused. Raised before any policy is evaluated."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        halt_id: str | None = None,
+        scope: str | None = None,
+        scope_value: str | None = None,
+        state: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.halt_id = halt_id
+        self.scope = scope
+        self.scope_value = scope_value
+        self.state = state
+        self.reason = reason
 
 
 class ServerUnreachable(CorralError):

@@ -28,6 +28,8 @@ class GuardRunner(Protocol):
         agent: str | None,
         args: Mapping[str, Any],
         call: Callable[[], R],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R: ...
 
     async def run_guarded_async(
@@ -36,6 +38,8 @@ class GuardRunner(Protocol):
         agent: str | None,
         args: Mapping[str, Any],
         call: Callable[[], Awaitable[R]],
+        *,
+        approval_timeout_seconds: float | None = None,
     ) -> R: ...
 
 
@@ -59,9 +63,18 @@ def bound_arguments(
 
 
 def make_guard(
-    runner: GuardRunner, fn: Callable[P, R], *, name: str | None, agent: str | None
+    runner: GuardRunner,
+    fn: Callable[P, R],
+    *,
+    name: str | None,
+    agent: str | None,
+    approval_timeout_seconds: float | None = None,
 ) -> Callable[P, R]:
-    """`fn` wrapped so that each call is decided first (sync and async functions alike)."""
+    """`fn` wrapped so that each call is decided first (sync and async functions alike).
+
+    `approval_timeout_seconds` bounds how long a call held for approval waits (None: the
+    client's setting)."""
+    wait = approval_timeout_seconds
     signature = inspect.signature(fn)
     call_name = name if name is not None else f"tool.{fn.__name__}"
 
@@ -72,7 +85,11 @@ def make_guard(
         async def guarded_async(*args: P.args, **kwargs: P.kwargs) -> Any:
             arguments = bound_arguments(signature, args, kwargs)
             return await runner.run_guarded_async(
-                call_name, agent, arguments, lambda: async_fn(*args, **kwargs)
+                call_name,
+                agent,
+                arguments,
+                lambda: async_fn(*args, **kwargs),
+                approval_timeout_seconds=wait,
             )
 
         return cast(Callable[P, R], guarded_async)
@@ -80,6 +97,8 @@ def make_guard(
     @functools.wraps(fn)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         arguments = bound_arguments(signature, args, kwargs)
-        return runner.run_guarded(call_name, agent, arguments, lambda: fn(*args, **kwargs))
+        return runner.run_guarded(
+            call_name, agent, arguments, lambda: fn(*args, **kwargs), approval_timeout_seconds=wait
+        )
 
     return guarded

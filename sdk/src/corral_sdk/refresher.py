@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from typing import Protocol
 
 from corral_sdk.errors import CorralError
-from corral_sdk.policy_state import PolicyState
 
 logger = logging.getLogger("corral_sdk")
 
@@ -27,16 +27,29 @@ def next_delay(interval: float, failures: int, max_delay: float, jitter: float) 
     return max(0.0, base * (1.0 + _JITTER * jitter))
 
 
-class Refresher:
-    """A daemon thread polling the bundle until `stop()`."""
+class Refreshable(Protocol):
+    """What a refresher polls: the policy bundle, or the active halts."""
 
-    def __init__(self, state: PolicyState, *, interval: float, max_delay: float = 60.0) -> None:
+    def refresh(self) -> bool: ...
+
+
+class Refresher:
+    """A daemon thread polling `state.refresh()` until `stop()`."""
+
+    def __init__(
+        self,
+        state: Refreshable,
+        *,
+        interval: float,
+        max_delay: float = 60.0,
+        name: str = "corral-bundle-refresh",
+    ) -> None:
         self._state = state
         self._interval = interval
         self._max_delay = max_delay
         self._stopping = threading.Event()
         self._random = secrets.SystemRandom()
-        self._thread = threading.Thread(target=self._run, name="corral-bundle-refresh", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

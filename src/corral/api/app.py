@@ -22,11 +22,15 @@ from corral.api.middleware import (
 from corral.api.routes import (
     agents,
     api_keys,
+    approvals,
     apps,
+    audit,
     auth,
+    budgets,
     connections,
     decisions,
     end_users,
+    halts,
     ingest_settings,
     mfa,
     ops,
@@ -204,12 +208,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         policy_versions,
         decisions,
+        approvals,
         agents,
         connections,
         runs,
         providers,
         schedules,
+        halts,
+        budgets,
         webhooks,
+        audit,
     ):
         app.include_router(module.router)
     # The dashboard: pages at `/` on the same app and cookie sessions.

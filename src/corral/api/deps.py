@@ -72,6 +72,12 @@ def client_address(request: Request) -> str | None:
     return str(value) if value else None
 
 
+def user_agent(request: Request) -> str | None:
+    """The client's `User-Agent`, cut to what an audit row keeps."""
+    value = request.headers.get("user-agent")
+    return value[:256] if value else None
+
+
 async def current_caller(request: Request, session: SessionDep, container: ContainerDep) -> Caller:
     fields = log_fields(request)
     authorization = request.headers.get("authorization")
@@ -90,7 +96,15 @@ async def current_caller(request: Request, session: SessionDep, container: Conta
             else:
                 await access.touch_api_key(session, key.id)
         fields.update(api_key_id=key.id, org_id=key.org_id, application_id=key.application_id)
-        return Caller("api_key", None, key, None, request_id(request), client_address(request))
+        return Caller(
+            "api_key",
+            None,
+            key,
+            None,
+            request_id(request),
+            client_address(request),
+            user_agent=user_agent(request),
+        )
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthenticated(
@@ -113,7 +127,15 @@ async def current_caller(request: Request, session: SessionDep, container: Conta
             "change your temporary password first (POST /api/auth/password)",
             code="password_change_required",
         )
-    return Caller("user", user, None, user_session.id, request_id(request), client_address(request))
+    return Caller(
+        "user",
+        user,
+        None,
+        user_session.id,
+        request_id(request),
+        client_address(request),
+        user_agent=user_agent(request),
+    )
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

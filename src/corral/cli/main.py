@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from corral import __version__
-from corral.cli import admin, config, keys, loops, secrets
+from corral.cli import admin, approvals, audit, config, keys, loops, secrets
 from corral.cli.migrate import migrate
 from corral.cli.serve import serve
 from corral.cli.worker import worker
@@ -26,6 +26,8 @@ app.add_typer(config.app, name="config")
 app.add_typer(loops.app, name="loops")
 app.add_typer(admin.app, name="admin")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.add_typer(approvals.app, name="approvals")
 
 
 def _print_version(value: bool) -> None:

@@ -25,6 +25,7 @@ from corral.core.settings import Settings
 MIN_SECRET_CHARS = 32
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 ENCRYPTION_KEY_BYTES = 32
+ED25519_SEED_BYTES = 32
 DEV_SECRETS_FILE = "dev-secrets.env"
 
 _log = structlog.get_logger(__name__)
@@ -33,6 +34,7 @@ _SECRET_NAMES = {
     "secret_keys": "CORRAL_SECRET_KEYS",
     "encryption_keys": "CORRAL_ENCRYPTION_KEYS",
     "audit_hmac_keys": "CORRAL_AUDIT_HMAC_KEYS",
+    "audit_signing_key": "CORRAL_AUDIT_SIGNING_KEY",
     "password_pepper": "CORRAL_PASSWORD_PEPPER",
 }
 
@@ -45,6 +47,8 @@ class ServerSecrets:
     encryption_keys: tuple[tuple[str, bytes], ...]
     audit_keys: tuple[tuple[str, bytes], ...]
     password_pepper: bytes
+    # The 32-byte Ed25519 seed that signs audit anchors.
+    audit_signing_key: bytes
 
 
 def generate_env() -> dict[str, str]:
@@ -54,6 +58,7 @@ def generate_env() -> dict[str, str]:
         "CORRAL_SECRET_KEYS": secrets.token_urlsafe(48),
         "CORRAL_ENCRYPTION_KEYS": f"{kid}:{base64.b64encode(os.urandom(32)).decode()}",
         "CORRAL_AUDIT_HMAC_KEYS": f"a{secrets.token_hex(3)}:{secrets.token_urlsafe(48)}",
+        "CORRAL_AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(ED25519_SEED_BYTES)).decode(),
         "CORRAL_PASSWORD_PEPPER": secrets.token_urlsafe(48),
     }
 
@@ -140,6 +145,20 @@ def _audit_keys(raw: str, problems: list[str]) -> list[tuple[str, bytes]]:
     return keys
 
 
+def _anchor_signing_key(raw: str, problems: list[str]) -> bytes:
+    try:
+        seed = base64.b64decode(raw.strip(), validate=True)
+    except binascii.Error:
+        problems.append(f"CORRAL_AUDIT_SIGNING_KEY is not valid base64 ({_FIX})")
+        return b""
+    if len(seed) != ED25519_SEED_BYTES:
+        problems.append(
+            f"CORRAL_AUDIT_SIGNING_KEY must decode to {ED25519_SEED_BYTES} bytes "
+            f"(an Ed25519 seed; {_FIX})"
+        )
+    return seed
+
+
 def parse(values: Mapping[str, str | None]) -> tuple[ServerSecrets | None, list[str]]:
     """Parse the raw values; returns the secrets (if complete) and every problem found."""
     problems: list[str] = []
@@ -151,12 +170,17 @@ def parse(values: Mapping[str, str | None]) -> tuple[ServerSecrets | None, list[
     signing = _signing_keys(raw_signing, problems) if raw_signing else []
     encryption = _encryption_keys(raw_encryption, problems) if raw_encryption else []
     audit = _audit_keys(raw_audit, problems) if raw_audit else []
+    raw_anchor = values.get("CORRAL_AUDIT_SIGNING_KEY")
+    anchor_key = _anchor_signing_key(raw_anchor, problems) if raw_anchor else b""
     pepper = values.get("CORRAL_PASSWORD_PEPPER") or ""
     if pepper and len(pepper) < MIN_SECRET_CHARS:
         problems.append(f"CORRAL_PASSWORD_PEPPER needs ≥{MIN_SECRET_CHARS} characters ({_FIX})")
     if problems:
         return None, problems
-    return ServerSecrets(tuple(signing), tuple(encryption), tuple(audit), pepper.encode()), problems
+    parsed = ServerSecrets(
+        tuple(signing), tuple(encryption), tuple(audit), pepper.encode(), anchor_key
+    )
+    return parsed, problems
 
 
 def _load_or_create_dev_file(settings: Settings) -> dict[str, str]:

@@ -58,6 +58,13 @@ class SecuritySettings(BaseSettings):
         None, description="Audit chain keys `id:key,…` (≥32 chars each); the first signs."
     )
     audit_hmac_keys_file: Path | None = Field(None, description="File holding the audit keys.")
+    audit_signing_key: SecretStr | None = Field(
+        None,
+        description="Ed25519 private key (base64 of its 32-byte seed) that signs audit anchors.",
+    )
+    audit_signing_key_file: Path | None = Field(
+        None, description="File holding CORRAL_AUDIT_SIGNING_KEY."
+    )
     password_pepper: SecretStr | None = Field(
         None, description="Secret (≥32 chars) mixed into every password hash."
     )
@@ -330,6 +337,26 @@ def _system_providers(value: object) -> object:
     return value
 
 
+class AuditSettings(BaseSettings):
+    """The audit log's signed Merkle anchors."""
+
+    model_config = _section("CORRAL_AUDIT_")
+
+    anchor_interval_seconds: float = Field(
+        60.0,
+        ge=1.0,
+        le=86400.0,
+        description="How often the `audit_anchor` loop seals new audit events of each chain "
+        "under a signed Merkle root.",
+    )
+    anchor_max_events: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Most events one anchor covers; a longer backlog gets several anchors.",
+    )
+
+
 class ToolSettings(BaseSettings):
     """Hosted agents' `http` tools, performed by the run's sidecar through the egress guard."""
 
@@ -448,6 +475,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     _split = field_validator("trusted_origins", mode="before")(_split_commas)
     _providers = field_validator("system_provider_keys", mode="before")(_system_providers)

@@ -33,11 +33,13 @@ from corral.core.errors import PermissionDenied
 from corral.core.metrics import Metrics
 from corral.core.pagination import paginate
 from corral.governance import evidence
+from corral.governance.halts.cache import HaltCache
+from corral.governance.halts.matching import ActiveHalt, Subject
 from corral.governance.models import DecisionPolicy, DecisionRecord
 from corral.governance.policy_sets import PolicySetCache
 from corral.identity.access import AppScope
 from corral.telemetry.normalize import derive
-from corral_sdk.policy import Decision
+from corral_sdk.policy import Action, Decision
 
 _log = structlog.get_logger(__name__)
 
@@ -51,6 +53,8 @@ class Decider:
     metrics: Metrics
     # True when `take` blocks on the network (Redis): throttled decisions go to a thread.
     offload_throttles: bool
+    # Active halts, checked before any policy; None only in tests of policies alone.
+    halts: HaltCache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class ProposedCall:
 class DecisionOutcome:
     decision: Decision
     decision_id: str | None
+    # Set when a halt refused the call (the decision is then a block without a policy).
+    halt: ActiveHalt | None = None
 
 
 def _end_user(scope: AppScope, requested: str | None) -> str | None:
@@ -99,6 +105,10 @@ async def decide(
     """Decide one proposed call; record it unless it is a plain allow."""
     scope.require("decisions:write")
     end_user = _end_user(scope, call.end_user)
+    derived = derive(call.name, call.attributes)
+    halt = await _halt(session, decider, scope, call, end_user or derived["end_user_id"], derived)
+    if halt is not None:
+        return await _halted(decider, scope, call, end_user, derived, halt)
     compiled = await decider.policy_sets.current(session, scope.application_id)
     run = functools.partial(
         compiled.policy_set.decide, call.name, call.attributes, agent=call.agent, end_user=end_user
@@ -113,7 +123,6 @@ async def decide(
         metrics.policy_evaluation_errors.labels(source="api").inc(len(decision.errors))
     if decision.plain_allow:
         return DecisionOutcome(decision, None)
-    derived = derive(call.name, call.attributes)
     row = evidence.from_decision(
         decision,
         org_id=scope.org_id,
@@ -125,9 +134,54 @@ async def decide(
         span_id=call.span_id,
     )
     async with transaction(decider.sessions) as write:
-        await evidence.insert(write, [row])
+        await evidence.insert(write, [row], actor=scope.caller.actor)
     _alert(scope, decision, row["decision_id"])
     return DecisionOutcome(decision, row["decision_id"])
+
+
+async def _halt(
+    session: AsyncSession,
+    decider: Decider,
+    scope: AppScope,
+    call: ProposedCall,
+    end_user: str | None,
+    derived: Mapping[str, Any],
+) -> ActiveHalt | None:
+    if decider.halts is None:
+        return None
+    model = call.attributes.get("gen_ai.request.model") or derived.get("model")
+    subject = Subject(
+        agent=call.agent or derived.get("agent_name"),
+        end_user=end_user,
+        model=model if isinstance(model, str) else None,
+        run_id=scope.caller.run_id,
+    )
+    return await decider.halts.covering(scope.application_id, subject, session)
+
+
+async def _halted(
+    decider: Decider,
+    scope: AppScope,
+    call: ProposedCall,
+    end_user: str | None,
+    derived: Mapping[str, Any],
+    halt: ActiveHalt,
+) -> DecisionOutcome:
+    """A halt answers before any policy: a block with no policy.
+
+    Not written as policy evidence: no policy decided it, and a halted agent retrying in a loop
+    would otherwise send a `policy.blocked` webhook per attempt. The halt itself is the record
+    (audited and announced once, when it was made)."""
+    decider.metrics.policy_decisions.labels(action="halted", source="api").inc()
+    _log.debug(
+        "decision.halted",
+        application_id=scope.application_id,
+        halt_id=halt.id,
+        call=call.name,
+        agent=call.agent or derived["agent_name"],
+        end_user=end_user or derived["end_user_id"],
+    )
+    return DecisionOutcome(Decision(Action.BLOCK, message=f"halted: {halt.describe}"), None, halt)
 
 
 async def list_page(

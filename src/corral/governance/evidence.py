@@ -17,10 +17,13 @@ from sqlalchemy import Table, and_, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from corral.audit import service as audit
+from corral.audit.service import Outcome
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.core.ids import new_id
 from corral.core.metrics import Metrics
+from corral.core.request_context import Actor
 from corral.governance.models import DecisionPolicy, DecisionRecord
 from corral.traces.ingest import SpanRow, clean, clean_text
 from corral.traces.store import write_spans
@@ -35,6 +38,7 @@ _PREFIX = "corral.decision."
 _MAX_ID_CHARS = 128
 _MAX_TEXT_CHARS = 10_000
 _MAX_POLICY_IDS = 100
+_MAX_AUDIT_TEXT = 500
 _DECISIONS = cast(Table, DecisionRecord.__table__)
 _POLICIES = cast(Table, DecisionPolicy.__table__)
 
@@ -202,10 +206,14 @@ def from_span(span: SpanRow) -> EvidenceRow | None:
     }
 
 
-async def insert(session: AsyncSession, rows: Sequence[EvidenceRow]) -> list[EvidenceRow]:
+async def insert(
+    session: AsyncSession, rows: Sequence[EvidenceRow], *, actor: Actor | None = None
+) -> list[EvidenceRow]:
     """Store evidence rows, skipping decisions already recorded; the rows that were new.
 
-    A decision already recorded without trace context (by the API) gets the span's ids.
+    A decision already recorded without trace context (by the API) gets the span's ids. Each
+    new decision that enforced something (any action but allow) is also an audit event, in
+    this same transaction; `actor` is who asked for it (None: an SDK's span, via ingest).
     """
     unique = list({(r["application_id"], r["decision_id"]): r for r in rows}.values())
     if not unique:
@@ -234,6 +242,7 @@ async def insert(session: AsyncSession, rows: Sequence[EvidenceRow]) -> list[Evi
                 )
                 .values(trace_id=row["trace_id"], span_id=row["span_id"])
             )
+    _audit(session, new, actor)
     links = [
         {
             "record_id": row["id"],
@@ -294,6 +303,46 @@ async def _announce(session: AsyncSession, row: EvidenceRow) -> None:
             application_id=row["application_id"],
             event_type=kind,
             data=data,
+        )
+
+
+_OUTCOMES: dict[str, Outcome] = {
+    "block": "blocked",
+    "steer": "steered",
+    "throttle": "throttled",
+    "require_approval": "pending",
+    "alert": "alerted",
+    "log": "logged",
+}
+_INGEST_ACTOR = Actor.system("ingest")
+
+
+def _audit(session: AsyncSession, rows: Sequence[EvidenceRow], actor: Actor | None) -> None:
+    for row in rows:
+        outcome = _OUTCOMES.get(row["action"])
+        if outcome is None:
+            continue
+        audit.record(
+            session,
+            actor or _INGEST_ACTOR,
+            f"decision.{row['action']}",
+            target_type="policy_decision",
+            target_id=row["id"],
+            org_id=row["org_id"],
+            application_id=row["application_id"],
+            outcome=outcome,
+            details={
+                "decision_id": row["decision_id"],
+                "source": row["source"],
+                "call_name": row["call_name"][:_MAX_AUDIT_TEXT],
+                "agent": row["agent"],
+                "end_user": row["end_user"],
+                "policy_id": row["policy_id"],
+                "policy_name": row["policy_name"],
+                "message": (row["message"] or "")[:_MAX_AUDIT_TEXT] or None,
+                "trace_id": row["trace_id"],
+                "span_id": row["span_id"],
+            },
         )
 
 

@@ -219,6 +219,10 @@ class DecisionResponse(BaseModel):
     message: str | None
     replacement: Any = Field(None, description="steer: what to return instead of running.")
     retry_after_seconds: float | None = Field(description="throttle: when a token is due.")
+    code: str | None = Field(
+        None, description="`halted` when an active halt refused the call (before any policy)."
+    )
+    halt_id: str | None = Field(None, description="The halt that refused the call.")
 
 
 class DecisionRead(BaseModel):

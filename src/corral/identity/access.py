@@ -38,13 +38,14 @@ class Caller:
     request_id: str | None
     ip_address: str | None
     run_id: str | None = None
+    user_agent: str | None = None
 
     @property
     def actor(self) -> Actor:
         if self.kind == "run":
-            return Actor("system", self.run_id, self.request_id)
+            return Actor("run", self.run_id, self.request_id)
         actor_id = self.user.id if self.user else self.api_key.id if self.api_key else None
-        return Actor(self.kind, actor_id, self.request_id, self.ip_address)
+        return Actor(self.kind, actor_id, self.request_id, self.ip_address, self.user_agent)
 
     @property
     def user_id(self) -> str | None:

@@ -54,7 +54,10 @@ KEY_SCOPES: Final = frozenset(
         "schedules:read",
         "schedules:write",
         "approvals:read",
-        "approvals:write",
+        "halts:read",
+        "halts:write",
+        "budgets:read",
+        "budgets:write",
         "webhooks:read",
         "webhooks:write",
         "audit:read",
@@ -63,7 +66,11 @@ KEY_SCOPES: Final = frozenset(
     }
 )
 
-ALL_PERMISSIONS: Final = ORG_PERMISSIONS | KEY_SCOPES
+# Permissions only a signed-in person can hold, never an API key: approving a held call is a
+# human's decision by definition.
+USER_ONLY_PERMISSIONS: Final = frozenset({"approvals:decide"})
+
+ALL_PERMISSIONS: Final = ORG_PERMISSIONS | KEY_SCOPES | USER_ONLY_PERMISSIONS
 
 _READS = frozenset(p for p in ALL_PERMISSIONS if p.endswith(":read"))
 
@@ -79,7 +86,9 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
         "agents:write",
         "runs:write",
         "schedules:write",
-        "approvals:write",
+        "approvals:decide",
+        # Anyone who may start runs may stop them: members can pull the kill switch.
+        "halts:write",
     },
     Role.VIEWER: _READS - {"audit:read", "settings:read", "api_keys:read", "invitations:read"},
 }
@@ -106,8 +115,13 @@ SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
     "runs:write": "Start and cancel runs.",
     "schedules:read": "Read schedules and preview their fire times.",
     "schedules:write": "Create, change, switch on and off, and delete schedules.",
-    "approvals:read": "List approval requests.",
-    "approvals:write": "Approve or deny requests.",
+    "approvals:read": "List and read every approval request of the application (a key with "
+    "decisions:write reads the requests it made itself without it).",
+    "halts:read": "Read halts (the active ones are also readable with policies:read).",
+    "halts:write": "Halt and pause the application, agents, end-users, models and runs; clear "
+    "halts.",
+    "budgets:read": "Read budgets, their usage and forecasts.",
+    "budgets:write": "Create, change and delete budgets.",
     "webhooks:read": "Read webhook endpoints and their deliveries (never their secrets).",
     "webhooks:write": "Manage webhook endpoints, rotate their secrets, replay deliveries.",
     "audit:read": "Read and verify the audit log.",

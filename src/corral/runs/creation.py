@@ -22,6 +22,9 @@ from corral.audit import service as audit
 from corral.core.errors import InvalidInput, NotFound, PermissionDenied
 from corral.core.request_context import Actor
 from corral.core.run_limits import PlatformRunLimits
+from corral.governance.budgets import headroom
+from corral.governance.halts import service as halts
+from corral.governance.halts.matching import Subject
 from corral.identity.access import AppScope
 from corral.identity.models import EndUser
 from corral.runs.events import first_event
@@ -147,6 +150,20 @@ def _new_run(
     )
 
 
+async def check_governance(
+    session: AsyncSession,
+    application_id: str,
+    *,
+    agent_name: str,
+    manifest: Manifest,
+    end_user_id: str | None,
+) -> None:
+    """Halts first (409 `halted`), then budget headroom (409 `budget_exceeded`)."""
+    subject = Subject(agent=agent_name, end_user=end_user_id, model=manifest.model.name)
+    await halts.refuse_if_halted(session, application_id, subject)
+    await headroom.refuse_without_headroom(session, application_id, subject)
+
+
 def _actor_label(actor: Actor) -> str:
     return f"{actor.kind}:{actor.id}" if actor.id else actor.kind
 
@@ -174,6 +191,13 @@ async def create_run(
         else:
             manifest = Manifest.model_validate(record.manifest)
             prompt, version_label = record.prompt, record.version
+    await check_governance(
+        session,
+        scope.application_id,
+        agent_name=agent.name if agent else manifest.name,
+        manifest=manifest,
+        end_user_id=end_user_id,
+    )
     check_input(manifest, body.input)
     timeout, limits = sandbox_limits(gates.platform, manifest)
     await check_concurrency(session, scope.org_id, gates.platform)
@@ -242,6 +266,13 @@ async def create_scheduled_run(
             record.prompt,
             record.version,
         )
+    await check_governance(
+        session,
+        schedule.application_id,
+        agent_name=agent.name,
+        manifest=manifest,
+        end_user_id=schedule.end_user_id,
+    )
     check_input(manifest, schedule.input)
     platform = limits or PlatformRunLimits()
     timeout, resources = sandbox_limits(platform, manifest)

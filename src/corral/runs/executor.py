@@ -89,10 +89,12 @@ class Execution:
     run_id: str
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reason: Ending | None = None
+    detail: str | None = None
 
-    def request_stop(self, reason: Ending) -> None:
+    def request_stop(self, reason: Ending, detail: str | None = None) -> None:
         if self.reason is None:
             self.reason = reason
+            self.detail = detail
         self.stop.set()
 
 
@@ -141,10 +143,10 @@ class RunExecutor:
         """The sandbox process of each run executing here (for checks that they end)."""
         return list(self._sandbox_pids.values())
 
-    def stop(self, run_id: str, reason: Ending) -> None:
+    def stop(self, run_id: str, reason: Ending, detail: str | None = None) -> None:
         execution = self.running.get(run_id)
         if execution is not None:
-            execution.request_stop(reason)
+            execution.request_stop(reason, detail)
 
     async def execute(self, run: Run) -> Finished:
         execution = Execution(run.id)
@@ -177,6 +179,7 @@ class RunExecutor:
                 output_schema=manifest.output_schema,
                 timeout_seconds=run.timeout_seconds,
                 start_error=start_error,
+                stop_detail=execution.detail,
             )
             finished = Finished(
                 run.id, outcome, warm, recorder, sidecar_run, started_ns, time.time_ns()

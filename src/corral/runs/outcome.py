@@ -10,7 +10,7 @@ from corral.runs.models import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
 from corral.runs.recorder import RunRecorder
 from corral.runs.sandboxes.base import SandboxExit
 
-Ending = Literal["exited", "timed_out", "cancelled", "lease_lost", "start_failed"]
+Ending = Literal["exited", "timed_out", "cancelled", "halted", "lease_lost", "start_failed"]
 
 _EXIT_REASON_CODES = {
     "memory_limit": ("memory_limit_exceeded", "the run used more memory than its limit"),
@@ -37,7 +37,14 @@ def decide(
     output_schema: dict[str, Any] | None,
     timeout_seconds: int,
     start_error: str | None = None,
+    stop_detail: str | None = None,
 ) -> Outcome:
+    if ending == "halted":
+        # A halt ends the run as failed with its own code (not a cancel: nobody asked the run
+        # to stop, a kill switch did).
+        return Outcome(
+            FAILED, error_code="halted", error_message=stop_detail or "the run was halted"
+        )
     if ending == "cancelled":
         return Outcome(CANCELLED, error_code="cancelled", error_message="the run was cancelled")
     if ending == "timed_out":

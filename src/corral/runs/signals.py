@@ -16,6 +16,7 @@ class RunSignals:
         self._changed: dict[str, asyncio.Event] = {}
         self._queued = asyncio.Event()
         self._cancel_listeners: list[Callable[[str], None]] = []
+        self._halts = asyncio.Event()
 
     def changed(self, run_id: str) -> None:
         """Wake everyone waiting on this run."""
@@ -45,3 +46,12 @@ class RunSignals:
         for listener in self._cancel_listeners:
             listener(run_id)
         self.changed(run_id)
+
+    def halts_changed(self) -> None:
+        """A halt was made or cleared: workers here check their runs against halts now."""
+        self._halts.set()
+
+    async def wait_halts_changed(self, within: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halts.wait(), within)
+        self._halts.clear()

@@ -16,15 +16,19 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.core.ids import new_id
+from corral.governance.halts import service as halts
+from corral.governance.halts.matching import ActiveHalt, Subject
 from corral.runs import queue
 from corral.runs.executor import RunExecutor
+from corral.runs.models import Run
 from corral.runs.signals import RunSignals
 
 _log = structlog.get_logger(__name__)
 
 # How often a worker with free capacity looks for queued runs when nothing wakes it.
 IDLE_POLL_SECONDS = 0.5
-# How often a worker asks the database whether its runs were cancelled from another process.
+# How often a worker asks the database whether its runs were cancelled or halted from another
+# process (a halt made in this process wakes it at once).
 CANCEL_POLL_SECONDS = 0.25
 RECOVERY_INTERVAL_SECONDS = 5.0
 
@@ -51,6 +55,11 @@ class RunWorker:
         self._concurrency = concurrency
         self._lease_seconds = lease_seconds
         self._tasks: dict[str, asyncio.Task[object]] = {}
+        # What halts can cover of each running run: its application and subject.
+        self._subjects: dict[str, tuple[str, Subject]] = {}
+        # How many times running runs were checked for cancels and halts (tests await these).
+        self.stop_checks = 0
+        self._stop_checked = asyncio.Event()
         self._stopping = asyncio.Event()
         self._main: list[asyncio.Task[None]] = []
         self.claimed_total = 0
@@ -101,6 +110,7 @@ class RunWorker:
                     _log.exception("worker.claim_failed")
             for run in claimed:
                 self.claimed_total += 1
+                self._subjects[run.id] = (run.application_id, _subject(run))
                 self._signals.changed(run.id)
                 task: asyncio.Task[object] = asyncio.ensure_future(self._executor.execute(run))
                 self._tasks[run.id] = task
@@ -110,6 +120,7 @@ class RunWorker:
 
     def _done(self, run_id: str, _task: asyncio.Task[object]) -> None:
         task = self._tasks.pop(run_id, None)
+        self._subjects.pop(run_id, None)
         if task is not None and not task.cancelled() and task.exception() is not None:
             _log.error("worker.run_failed", run_id=run_id, error=repr(task.exception()))
         # Capacity freed: look for the next run at once.
@@ -133,17 +144,33 @@ class RunWorker:
 
     async def _cancel_loop(self) -> None:
         while True:
-            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            await self._signals.wait_halts_changed(CANCEL_POLL_SECONDS)
             ids = list(self._tasks)
             if not ids:
                 continue
             try:
                 cancelled = await queue.cancel_requested(self._sessions, ids)
+                halted = await self._halted(ids)
             except Exception:  # noqa: BLE001 — the worker outlives a failed database round trip
                 _log.exception("worker.cancel_poll_failed")
                 continue
             for run_id in cancelled:
                 self._executor.stop(run_id, "cancelled")
+            for run_id, halt in halted.items():
+                self._executor.stop(run_id, "halted", halt.describe)
+            self.stop_checks += 1
+            self._stop_checked.set()
+            self._stop_checked = asyncio.Event()
+
+    async def stop_checks_reach(self, count: int) -> None:
+        """Return once running runs have been checked for cancels and halts `count` times."""
+        while self.stop_checks < count:
+            await self._stop_checked.wait()
+
+    async def _halted(self, ids: list[str]) -> dict[str, ActiveHalt]:
+        runs = [(i, *self._subjects[i]) for i in ids if i in self._subjects]
+        async with self._sessions() as session:
+            return await halts.halted_runs(session, runs)
 
     async def _recovery_loop(self) -> None:
         while True:
@@ -159,3 +186,13 @@ class RunWorker:
             except Exception:  # noqa: BLE001 — the worker outlives a failed database round trip
                 _log.exception("worker.recovery_failed")
             await asyncio.sleep(RECOVERY_INTERVAL_SECONDS)
+
+
+def _subject(run: Run) -> Subject:
+    model = (run.manifest or {}).get("model") or {}
+    return Subject(
+        agent=run.agent_name,
+        end_user=run.end_user_id,
+        model=model.get("name") if isinstance(model, dict) else None,
+        run_id=run.id,
+    )

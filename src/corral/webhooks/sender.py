@@ -50,6 +50,13 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    delivery: WebhookDelivery
+    result: AttemptResult
+    give_up: bool
+
+
 def egress_client(settings: WebhookSettings) -> EgressClient:
     timeout = settings.timeout_seconds
     return EgressClient(
@@ -103,7 +110,12 @@ class WebhookSender:
         await self._client.aclose()
 
     async def deliver_due(self) -> int:
-        """Attempt every due delivery (in claimed batches); the number attempted."""
+        """Attempt every due delivery (in claimed batches); the number attempted.
+
+        A batch is loaded in one query, its requests run concurrently, and their results are
+        recorded together in one transaction: per delivery, the database sees one claim share,
+        one read share and one write share, whatever the receivers do.
+        """
         attempted = 0
         batch = self._settings.concurrency * 4
         limiter = anyio.CapacityLimiter(self._settings.concurrency)
@@ -111,21 +123,29 @@ class WebhookSender:
             claimed = await self._claim(batch)
             if not claimed:
                 return attempted
+            results: list[_Recorded] = []
             async with anyio.create_task_group() as tasks:
-                for delivery_id in claimed:
-                    tasks.start_soon(self._attempt_guarded, limiter, delivery_id)
+                for row in await self._load(claimed):
+                    tasks.start_soon(self._attempt_guarded, limiter, row, results)
+            await self._record(results)
             attempted += len(claimed)
             if len(claimed) < batch:
                 return attempted
 
-    async def _attempt_guarded(self, limiter: anyio.CapacityLimiter, delivery_id: str) -> None:
+    async def _attempt_guarded(
+        self,
+        limiter: anyio.CapacityLimiter,
+        row: tuple[WebhookDelivery, WebhookEndpoint, WebhookMessage],
+        results: list[_Recorded],
+    ) -> None:
+        delivery = row[0]
         async with limiter:
             try:
-                await self._attempt(delivery_id)
+                results.append(await self._attempt(*row))
             except Exception:  # noqa: BLE001 — see below
                 # One broken delivery must not stop the others; its claim lapses and it is
                 # attempted again.
-                _log.exception("webhook.attempt_failed", delivery_id=delivery_id)
+                _log.exception("webhook.attempt_failed", delivery_id=delivery.id)
 
     async def _claim(self, limit: int) -> list[str]:
         now = utcnow()
@@ -151,31 +171,31 @@ class WebhookSender:
                 )
         return ids
 
-    async def _attempt(self, delivery_id: str) -> None:
+    async def _load(
+        self, delivery_ids: list[str]
+    ) -> list[tuple[WebhookDelivery, WebhookEndpoint, WebhookMessage]]:
+        """The claimed deliveries still there (a deleted endpoint takes its deliveries along)."""
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(WebhookDelivery, WebhookEndpoint, WebhookMessage)
-                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                    .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
-                    .where(WebhookDelivery.id == delivery_id)
-                )
-            ).first()
-        if row is None:
-            return  # the endpoint was deleted meanwhile, and its deliveries with it
-        delivery, endpoint, message = row
+            rows = await session.execute(
+                select(WebhookDelivery, WebhookEndpoint, WebhookMessage)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
+                .where(WebhookDelivery.id.in_(delivery_ids))
+            )
+            return [(delivery, endpoint, message) for delivery, endpoint, message in rows]
+
+    async def _attempt(
+        self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, message: WebhookMessage
+    ) -> _Recorded:
         if not endpoint.enabled:
-            result = AttemptResult(None, 0, "the endpoint is disabled")
-            await self._record(delivery, result, give_up=True)
-            return
+            return _Recorded(delivery, AttemptResult(None, 0, "the endpoint is disabled"), True)
         try:
             result = await self._post(endpoint, message)
         except DecryptionFailed:
-            result = AttemptResult(None, 0, "the endpoint's secret cannot be decrypted")
-            await self._record(delivery, result, give_up=True)
-            return
+            failure = AttemptResult(None, 0, "the endpoint's secret cannot be decrypted")
+            return _Recorded(delivery, failure, True)
         give_up = not result.succeeded and delivery.attempts + 1 >= self._settings.max_attempts
-        await self._record(delivery, result, give_up=give_up)
+        return _Recorded(delivery, result, give_up)
 
     async def _post(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> AttemptResult:
         now = utcnow()
@@ -205,45 +225,49 @@ class WebhookSender:
             _retry_after(response.headers.get("retry-after")),
         )
 
-    async def _record(
-        self, delivery: WebhookDelivery, result: AttemptResult, *, give_up: bool
-    ) -> None:
+    async def _record(self, results: list[_Recorded]) -> None:
+        if not results:
+            return
         now = utcnow()
-        attempts = delivery.attempts + 1
-        status, next_attempt_at = self._next(attempts, result, now, give_up=give_up)
         async with transaction(self._sessions) as session:
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == delivery.id)
-                .values(
-                    status=status,
-                    attempts=attempts,
-                    next_attempt_at=next_attempt_at,
-                    last_attempt_at=now,
-                    last_status_code=result.status_code,
-                    last_latency_ms=result.latency_ms,
-                    last_error=result.error,
+            for recorded in results:
+                delivery, result = recorded.delivery, recorded.result
+                attempts = delivery.attempts + 1
+                status, next_attempt_at = self._next(
+                    attempts, result, now, give_up=recorded.give_up
                 )
-                .execution_options(synchronize_session=False)
-            )
-            session.add(
-                WebhookAttempt(
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery.id)
+                    .values(
+                        status=status,
+                        attempts=attempts,
+                        next_attempt_at=next_attempt_at,
+                        last_attempt_at=now,
+                        last_status_code=result.status_code,
+                        last_latency_ms=result.latency_ms,
+                        last_error=result.error,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                session.add(
+                    WebhookAttempt(
+                        delivery_id=delivery.id,
+                        attempted_at=now,
+                        status_code=result.status_code,
+                        latency_ms=result.latency_ms,
+                        error=result.error,
+                    )
+                )
+                _log.info(
+                    "webhook.attempt",
                     delivery_id=delivery.id,
-                    attempted_at=now,
+                    endpoint_id=delivery.endpoint_id,
+                    status=status,
+                    attempt=attempts,
                     status_code=result.status_code,
                     latency_ms=result.latency_ms,
-                    error=result.error,
                 )
-            )
-        _log.info(
-            "webhook.attempt",
-            delivery_id=delivery.id,
-            endpoint_id=delivery.endpoint_id,
-            status=status,
-            attempt=attempts,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-        )
 
     def _next(
         self, attempts: int, result: AttemptResult, now: datetime, *, give_up: bool

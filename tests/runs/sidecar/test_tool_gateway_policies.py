@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from corral.audit.models import AuditEvent
 from corral.governance.decisions import DecisionOutcome
-from corral.runs.sidecar.contracts import SidecarRun
+from corral.runs.sidecar.contracts import EventSink, SidecarRun
 from corral.runs.sidecar.tool_approvals import ApprovalAnswer
 from tests.clients import ApiClient
 from tests.runs.sidecar.test_tool_gateway_support import (
@@ -88,6 +90,14 @@ async def test_a_blocked_call_is_refused_recorded_and_never_made(
     # A plain allow leaves no evidence; its event still carries the decision.
     assert len(await recorded_decisions(tools.container)) == 1
     assert tools.sink.tool_calls()[1]["decision"]["action"] == "allow"
+    # The block is also in the audit chain, done by the run.
+    async with tools.container.sessions() as session:
+        [audited] = await session.scalars(
+            select(AuditEvent).where(AuditEvent.target_type == "policy_decision")
+        )
+    assert (audited.action, audited.outcome) == ("decision.block", "blocked")
+    assert (audited.actor_type, audited.actor_id) == ("run", run.run_id)
+    assert audited.target_id == record.id
 
 
 async def test_the_policy_sees_the_call_as_the_sdk_describes_it(
@@ -179,6 +189,7 @@ class Approver:
         tool: str,
         arguments: Mapping[str, Any],
         outcome: DecisionOutcome,
+        sink: EventSink,  # noqa: ARG002 — the gate's signature
     ) -> ApprovalAnswer:
         self.asked.append((f"{run.run_id}:{tool}:{json.dumps(arguments)}", outcome.decision_id))
         if self.approved:

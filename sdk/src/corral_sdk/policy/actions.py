@@ -87,7 +87,9 @@ _KEYS: Mapping[Action, frozenset[str]] = {
     Action.THROTTLE: frozenset({"message", "max_calls", "window_seconds", "scope"}),
     Action.LOG: frozenset({"message"}),
     Action.ALERT: frozenset({"message"}),
-    Action.REQUIRE_APPROVAL: frozenset({"message", "approvers_required", "timeout_seconds"}),
+    Action.REQUIRE_APPROVAL: frozenset(
+        {"message", "approvers_required", "timeout_seconds", "on_timeout", "approver_role"}
+    ),
     Action.ALLOW: frozenset({"message"}),
 }
 
@@ -117,12 +119,28 @@ def _throttle(config: Mapping[str, JsonValue], problems: list[str]) -> ThrottleC
     return ThrottleConfig(max_calls, window, ThrottleScope(scope_value))
 
 
+# An approval request waits at most a week; more than ten approvers is a misconfiguration.
+MAX_APPROVERS = 10
+MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900
+# The least role of an organization member who may decide (roles rank member < admin < owner).
+APPROVER_ROLES = ("member", "admin", "owner")
+
+
 def _approval(config: Mapping[str, JsonValue], problems: list[str]) -> None:
     approvers = config.get("approvers_required", 1)
     if isinstance(approvers, bool) or not isinstance(approvers, int) or approvers < 1:
         problems.append("approvers_required must be an integer of at least 1")
+    elif approvers > MAX_APPROVERS:
+        problems.append(f"approvers_required must be at most {MAX_APPROVERS}")
     if "timeout_seconds" in config:
-        _positive_number(config, "timeout_seconds", problems)
+        timeout = _positive_number(config, "timeout_seconds", problems)
+        if timeout > MAX_APPROVAL_TIMEOUT_SECONDS:
+            problems.append(f"timeout_seconds must be at most {MAX_APPROVAL_TIMEOUT_SECONDS}")
+    if config.get("on_timeout", "deny") not in ("deny", "allow"):
+        problems.append("on_timeout must be deny or allow")
+    if config.get("approver_role", "member") not in APPROVER_ROLES:
+        problems.append(f"approver_role must be one of {', '.join(APPROVER_ROLES)}")
 
 
 def parse_action_config(

@@ -18,6 +18,7 @@ from corral.api.deps import (
     client_address,
     log_fields,
     request_id,
+    user_agent,
 )
 from corral.api.openapi import ERRORS
 from corral.container import Container
@@ -47,7 +48,7 @@ _log = structlog.get_logger(__name__)
 
 
 def _anonymous(request: Request) -> Actor:
-    return Actor("system", None, request_id(request), client_address(request))
+    return Actor("system", None, request_id(request), client_address(request), user_agent(request))
 
 
 def set_session_cookies(response: Response, new: NewSession, *, secure: bool, max_age: int) -> None:

@@ -43,7 +43,8 @@ async def decide(
     ] = None,
 ) -> DecisionResponse:
     """Decide a proposed call with the application's policies. `throttle` means: refused, retry
-    after `retry_after_seconds`. Every answer but a plain allow is recorded (`decision_id`)."""
+    after `retry_after_seconds`. Every answer but a plain allow is recorded (`decision_id`).
+    An active halt covering the call answers first: `block` with `code: halted` and `halt_id`."""
     trace_id, span_id = _trace_context(traceparent)
     outcome = await decisions.decide(
         session,
@@ -69,6 +70,8 @@ async def decide(
         message=decision.message,
         replacement=decision.replacement,
         retry_after_seconds=decision.retry_after_seconds,
+        code="halted" if outcome.halt is not None else None,
+        halt_id=outcome.halt.id if outcome.halt is not None else None,
     )
 
 

@@ -122,7 +122,7 @@ async def register(
                 code="signup_disabled",
             )
     user = await create_user(session, deps, email=email, password=password, name=name, actor=actor)
-    user_actor = Actor("user", user.id, actor.request_id, actor.ip_address)
+    user_actor = Actor("user", user.id, actor.request_id, actor.ip_address, actor.user_agent)
     if invitation is not None:
         await invitations.consume(session, invitation, user.id, actor=user_actor)
     else:
@@ -188,7 +188,7 @@ async def _signed_in(
     new = await start_session(session, deps, user, ip_address=ip_address, user_agent=user_agent)
     audit.record(
         session,
-        Actor("user", user.id, actor.request_id, actor.ip_address),
+        Actor("user", user.id, actor.request_id, actor.ip_address, actor.user_agent),
         "user.login",
         target_type="user",
         target_id=user.id,

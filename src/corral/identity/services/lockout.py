@@ -30,7 +30,15 @@ def count_failure(
     session: AsyncSession, auth: AuthSettings, user: User, actor: Actor, action: str
 ) -> None:
     """Audit a failed attempt and lock the account once there were too many in a row."""
-    audit.record(session, actor, action, target_type="user", target_id=user.id, org_id=None)
+    audit.record(
+        session,
+        actor,
+        action,
+        target_type="user",
+        target_id=user.id,
+        org_id=None,
+        outcome="failure",
+    )
     user.failed_login_count += 1
     if user.failed_login_count >= auth.login_max_failures:
         user.locked_until = utcnow() + timedelta(seconds=auth.login_lockout_seconds)

@@ -106,7 +106,7 @@ async def confirm(
     )
     audit.record(
         session,
-        Actor("user", user.id, actor.request_id, actor.ip_address),
+        Actor("user", user.id, actor.request_id, actor.ip_address, actor.user_agent),
         "user.password_reset",
         target_type="user",
         target_id=user.id,

@@ -23,7 +23,15 @@ ERROR_PATH = "/corral/v1/error"
 TOOL_PATH_PREFIX = "/corral/v1/tools/"
 MODEL_BASE_PATH = "/v1"
 
-EventKind = Literal["log", "model_call", "tool_call", "output", "runtime_error"]
+EventKind = Literal[
+    "log",
+    "model_call",
+    "tool_call",
+    "output",
+    "runtime_error",
+    "approval.waiting",
+    "approval.resolved",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,9 @@ class EventSink(Protocol):
       "status": "ok"|"refused"|"error", "http_status"?: int, "error"?: str}
     - `output`: {"output": Any}
     - `runtime_error`: {"code": str, "message": str}
+    - `approval.waiting`: a tool call is held for approval: {"approval_id", "tool", "policy_id",
+      "policy_name", "approvers_required", "expires_at", …}
+    - `approval.resolved`: its answer: the same, with "status" approved|denied|expired
     """
 
     async def emit(self, kind: EventKind, data: Mapping[str, Any]) -> None: ...

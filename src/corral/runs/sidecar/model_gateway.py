@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx2
@@ -25,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.core.crypto import DecryptionFailed, EncryptionKeyring
 from corral.core.settings import SystemProvider
+from corral.governance.budgets.reservations import Reservation
 from corral.providers.registry import DEFAULT_CACHE_SECONDS, ProviderEndpoint, ProviderRegistry
 from corral.runs.sidecar import anthropic_translation as anthropic
 from corral.runs.sidecar.contracts import EventSink, SidecarRun
+from corral.runs.sidecar.model_budgets import BudgetGate
 from corral.runs.sidecar.model_errors import (
     ModelGatewayError,
     bad_response,
@@ -74,6 +77,9 @@ class _Call:
     started_at_ns: int = field(default_factory=time.time_ns)
     usage: dict[str, Any] | None = None
     error: str | None = None
+    # The budgets' hold for this call, and whether the request left for the provider.
+    reservation: Reservation | None = None
+    sent: bool = False
 
 
 def _refusal(call: _Call, status: int, raw: bytes) -> ModelGatewayError:
@@ -93,6 +99,7 @@ class ProviderModelGateway:
         *,
         price_overrides: IngestConfigCache | None = None,
         provider_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        budgets: BudgetGate | None = None,
     ) -> None:
         self.providers = ProviderRegistry(
             system_providers, sessions, keyring, cache_seconds=provider_cache_seconds
@@ -101,6 +108,7 @@ class ProviderModelGateway:
         self._catalog = price_catalog
         self._http = http
         self._overrides = price_overrides
+        self._budgets = budgets
 
     async def list_models(self, run: SidecarRun) -> list[dict[str, Any]]:
         reference = run.manifest.model
@@ -154,6 +162,12 @@ class ProviderModelGateway:
             )
         return _Call(provider, model, stream)
 
+    async def _reserve(self, run: SidecarRun, call: _Call, body: dict[str, Any]) -> None:
+        """Hold the call's estimated cost in its budgets; refuses before the provider is asked."""
+        if self._budgets is not None:
+            overrides = await self._price_overrides(run.application_id)
+            call.reservation = await self._budgets.reserve(run, call.model, body, overrides)
+
     def _request(self, call: _Call, body: dict[str, Any]) -> httpx2.Request:
         provider = call.provider
         if provider.api == "anthropic-messages":
@@ -189,6 +203,8 @@ class ProviderModelGateway:
         failure: str | None = None
         try:
             call = await self._resolve(run, body, stream=False)
+            await self._reserve(run, call, body)
+            call.sent = True
             try:
                 response = await self._http.send(self._request(call, body), stream=True)
                 try:
@@ -225,6 +241,8 @@ class ProviderModelGateway:
         failure: str | None = None
         try:
             call = await self._resolve(run, body, stream=True)
+            await self._reserve(run, call, body)
+            call.sent = True
             try:
                 response = await self._http.send(self._request(call, body), stream=True)
             except httpx2.HTTPError as exc:
@@ -323,6 +341,7 @@ class ProviderModelGateway:
         cache_write = usage.get("cache_creation_input_tokens")
         model = call.model if call else (run.manifest.model.name or str(body.get("model", "")))
         cost_usd: float | None = None
+        exact: Decimal | None = None
         if call is not None and (input_tokens is not None or output_tokens is not None):
             cost = compute_cost(
                 model,
@@ -333,7 +352,10 @@ class ProviderModelGateway:
                 catalog=self._catalog,
                 overrides=await self._price_overrides(run.application_id),
             )
-            cost_usd = float(cost.total_usd) if isinstance(cost, Cost) else None
+            exact = cost.total_usd if isinstance(cost, Cost) else None
+            cost_usd = float(exact) if exact is not None else None
+        if call is not None and call.reservation is not None and self._budgets is not None:
+            await self._budgets.settle(run, call.reservation, exact, called=call.sent)
         data: dict[str, Any] = {
             "provider": run.manifest.model.provider,
             "model": model,

@@ -120,7 +120,7 @@ class HttpToolGateway:
             outcome = _refused("unknown_tool", f"the agent has no tool named {tool!r}")
         else:
             try:
-                outcome = await self._decide_and_perform(run, spec, arguments, report)
+                outcome = await self._decide_and_perform(run, spec, arguments, report, sink)
             except Exception:  # noqa: BLE001 — the agent still gets an answer, the run its event
                 # The cause is logged, not shown to the agent.
                 _log.exception("tool.failed", run_id=run.run_id, tool=tool)
@@ -134,12 +134,19 @@ class HttpToolGateway:
         return outcome
 
     async def _decide_and_perform(
-        self, run: SidecarRun, tool: Tool, arguments: dict[str, Any], report: _Report
+        self,
+        run: SidecarRun,
+        tool: Tool,
+        arguments: dict[str, Any],
+        report: _Report,
+        sink: EventSink,
     ) -> ToolOutcome:
         decided = await self._decide(run, tool.name, arguments)
         report.decision = _decision_data(decided)
         decision = decided.decision
         action = decision.action
+        if decided.halt is not None:
+            return _refused("halted", decision.message or "halted", halt_id=decided.halt.id)
         if action is Action.BLOCK:
             return _refused("policy_blocked", decision.message or "blocked by policy")
         if action is Action.THROTTLE:
@@ -151,7 +158,7 @@ class HttpToolGateway:
                 retry_after_seconds=retry,
             )
         if action is Action.REQUIRE_APPROVAL:
-            answer = await self._approvals.wait(run, tool.name, arguments, decided)
+            answer = await self._approvals.wait(run, tool.name, arguments, decided, sink)
             if not answer.approved:
                 return _refused(answer.code, answer.message or "this call requires an approval")
         if action is Action.STEER:

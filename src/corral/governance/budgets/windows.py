@@ -1,0 +1,65 @@
+"""Window arithmetic, all in UTC: where a budget's current window starts and ends, and the
+bucket a reservation goes to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from corral.core.clock import as_utc
+
+LENGTH = {
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    # A rolling month is the last 30 days.
+    "month": timedelta(days=30),
+}
+# A rolling window slides by 1/60 of its length (a minute for an hour).
+ROLLING_BUCKETS = 60
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+    # Where amounts reserved now go.
+    bucket: datetime
+
+
+def _floor(moment: datetime, step: timedelta, origin: datetime = _EPOCH) -> datetime:
+    return origin + step * ((moment - origin) // step)
+
+
+def _next_month(moment: datetime) -> datetime:
+    return (
+        moment.replace(year=moment.year + 1, month=1)
+        if moment.month == 12
+        else (moment.replace(month=moment.month + 1))
+    )
+
+
+def current(window: str, kind: str, created_at: datetime, now: datetime) -> Window:
+    now = as_utc(now)
+    if kind == "rolling":
+        length = LENGTH[window]
+        step = length / ROLLING_BUCKETS
+        bucket = _floor(now, step)
+        # Buckets that started after this overlap the window; the oldest may overlap it only
+        # partly, which counts it whole (the conservative side).
+        return Window(_floor(now - length, step), now, bucket)
+    if window == "month":
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return Window(start, _next_month(start), start)
+    if window == "7d":
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - timedelta(days=day.weekday())
+        return Window(start, start + LENGTH[window], start)
+    if window == "30d":
+        origin = as_utc(created_at).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = _floor(now, LENGTH[window], origin)
+        return Window(start, start + LENGTH[window], start)
+    start = _floor(now, LENGTH[window])
+    return Window(start, start + LENGTH[window], start)
