@@ -240,10 +240,15 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
                 },
             }
             assert (await agent.post("/api/decisions", json=body)).json()["action"] == "block"
+    halted = await owner.post("/api/halts", json={"scope": "application", "reason": "r"})
+    assert halted.status_code == 201, halted.text
     async with asgi_client(app) as browser:
         await _sign_in(browser, owner.email)
         page = (await browser.get("/")).text
     assert 'href="/api/runs?status=queued"' in page
+    assert 'href="/api/approvals?status=pending"' in page
+    halts = page.split("active halts")[0].rsplit('class="tile-value">', 1)[1]
+    assert halts.startswith("1<")
     assert "blocked calls (24 h)" in page
     blocked = page.split("blocked calls")[0].rsplit('class="tile-value">', 1)[1]
     assert blocked.startswith("2<")

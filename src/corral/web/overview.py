@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from corral.governance.approvals.models import PENDING, Approval
+from corral.governance.halts.models import Halt
 from corral.governance.models import DecisionRecord
 from corral.identity.access import AppScope
 from corral.runs.models import Run
@@ -34,6 +36,8 @@ class Tile:
 class Overview:
     runs_today: list[Tile] | None
     blocked: Tile | None
+    approvals: Tile | None
+    halts: Tile | None
     webhooks: Tile | None
 
 
@@ -69,6 +73,24 @@ async def _blocked(session: AsyncSession, scope: AppScope, now: datetime) -> Til
     return Tile("blocked calls (24 h)", count or 0, f"/api/decisions?{query}")
 
 
+async def _pending_approvals(session: AsyncSession, scope: AppScope) -> Tile:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Approval)
+        .where(Approval.application_id == scope.application_id, Approval.status == PENDING)
+    )
+    return Tile("pending approvals", count or 0, "/api/approvals?status=pending")
+
+
+async def _active_halts(session: AsyncSession, scope: AppScope) -> Tile:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Halt)
+        .where(Halt.application_id == scope.application_id, Halt.cleared_at.is_(None))
+    )
+    return Tile("active halts", count or 0, "/api/halts")
+
+
 async def _webhooks(session: AsyncSession, scope: AppScope) -> Tile:
     count = await session.scalar(
         select(func.count())
@@ -87,5 +109,9 @@ async def overview(session: AsyncSession, scope: AppScope, now: datetime) -> Ove
     return Overview(
         runs_today=await _runs_today(session, scope, day_start) if "runs:read" in allowed else None,
         blocked=await _blocked(session, scope, now) if "policies:read" in allowed else None,
+        approvals=(
+            await _pending_approvals(session, scope) if "approvals:read" in allowed else None
+        ),
+        halts=await _active_halts(session, scope) if "halts:read" in allowed else None,
         webhooks=await _webhooks(session, scope) if "webhooks:read" in allowed else None,
     )
