@@ -54,6 +54,7 @@ from corral.core.migrations import upgrade_to_head
 from corral.core.settings import Settings, get_settings
 from corral.identity.services.bootstrap import DevSeed, seed_dev
 from corral.run_stack import RunStack, build_run_stack
+from corral.web import mount as dashboard
 
 _log = structlog.get_logger(__name__)
 
@@ -219,6 +220,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit,
     ):
         app.include_router(module.router)
+    # The dashboard: pages at `/` on the same app and cookie sessions.
+    dashboard.install(app)
     container.metrics.add_callback(lambda: _loop_metrics(container))
     container.metrics.add_callback(lambda: _ingest_metrics(container))
 

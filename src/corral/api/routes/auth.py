@@ -196,7 +196,7 @@ async def change_password(
     )
 
 
-async def _issue_password_reset(container: Container, email: str, actor: Actor) -> None:
+async def issue_password_reset(container: Container, email: str, actor: Actor) -> None:
     """After the answer: the same timing whether or not the account exists."""
     try:
         async with transaction(container.sessions) as session:
@@ -245,7 +245,7 @@ async def request_password_reset(
     email = accounts.normalize_email(str(body.email))
     by_account = await limiter.hit("email:" + hashlib.sha256(email.encode()).hexdigest())
     if by_account.allowed:
-        background.add_task(_issue_password_reset, container, email, _anonymous(request))
+        background.add_task(issue_password_reset, container, email, _anonymous(request))
     return PasswordResetAccepted()
 
 

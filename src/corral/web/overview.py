@@ -1,0 +1,117 @@
+"""The Overview page's numbers: a few counts over existing tables, each behind its permission.
+
+Read-only and scoped to the viewer's application. Each tile links to where the matching rows
+are listed (the API's list endpoints until the dashboard has list pages of its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import get_args
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from corral.governance.approvals.models import PENDING, Approval
+from corral.governance.halts.models import Halt
+from corral.governance.models import DecisionRecord
+from corral.identity.access import AppScope
+from corral.runs.models import Run
+from corral.runs.schemas import RunStatus
+from corral.webhooks.models import WebhookEndpoint
+
+BLOCKED_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    label: str
+    value: int
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    runs_today: list[Tile] | None
+    blocked: Tile | None
+    approvals: Tile | None
+    halts: Tile | None
+    webhooks: Tile | None
+
+
+def _since(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def _runs_today(session: AsyncSession, scope: AppScope, day_start: datetime) -> list[Tile]:
+    rows = await session.execute(
+        select(Run.status, func.count())
+        .where(Run.application_id == scope.application_id, Run.created_at >= day_start)
+        .group_by(Run.status)
+    )
+    counts = {status: int(count) for status, count in rows}
+    return [
+        Tile(status.replace("_", " "), counts.get(status, 0), f"/api/runs?status={status}")
+        for status in get_args(RunStatus)
+    ]
+
+
+async def _blocked(session: AsyncSession, scope: AppScope, now: datetime) -> Tile:
+    since = now - BLOCKED_WINDOW
+    count = await session.scalar(
+        select(func.count())
+        .select_from(DecisionRecord)
+        .where(
+            DecisionRecord.application_id == scope.application_id,
+            DecisionRecord.action == "block",
+            DecisionRecord.created_at >= since,
+        )
+    )
+    query = urlencode({"action": "block", "since": _since(since)})
+    return Tile("blocked calls (24 h)", count or 0, f"/api/decisions?{query}")
+
+
+async def _pending_approvals(session: AsyncSession, scope: AppScope) -> Tile:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Approval)
+        .where(Approval.application_id == scope.application_id, Approval.status == PENDING)
+    )
+    return Tile("pending approvals", count or 0, "/api/approvals?status=pending")
+
+
+async def _active_halts(session: AsyncSession, scope: AppScope) -> Tile:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Halt)
+        .where(Halt.application_id == scope.application_id, Halt.cleared_at.is_(None))
+    )
+    return Tile("active halts", count or 0, "/api/halts")
+
+
+async def _webhooks(session: AsyncSession, scope: AppScope) -> Tile:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.application_id == scope.application_id,
+            WebhookEndpoint.enabled.is_(True),
+        )
+    )
+    return Tile("active webhook endpoints", count or 0, "/api/webhooks")
+
+
+async def overview(session: AsyncSession, scope: AppScope, now: datetime) -> Overview:
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    allowed = scope.permissions
+    return Overview(
+        runs_today=await _runs_today(session, scope, day_start) if "runs:read" in allowed else None,
+        blocked=await _blocked(session, scope, now) if "policies:read" in allowed else None,
+        approvals=(
+            await _pending_approvals(session, scope) if "approvals:read" in allowed else None
+        ),
+        halts=await _active_halts(session, scope) if "halts:read" in allowed else None,
+        webhooks=await _webhooks(session, scope) if "webhooks:read" in allowed else None,
+    )

@@ -1,0 +1,1 @@
+"""Page routes of the dashboard, one module per area."""
