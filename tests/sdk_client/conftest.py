@@ -21,6 +21,10 @@ SCOPES = ["policies:read", "policies:write", "traces:write", "traces:read"]
 NEVER = 3600.0
 
 
+# How long tests wait for the test server, far beyond what it takes on an idle machine.
+SERVER_TIMEOUT_SECONDS = 30.0
+
+
 class Corral:
     """The running server and an API client holding a key with every scope the SDK uses."""
 
@@ -28,7 +32,7 @@ class Corral:
         self.server = server
         self.container = container
         self.base_url = server.base_url
-        self.http = httpx2.Client(base_url=server.base_url, timeout=30.0)
+        self.http = httpx2.Client(base_url=server.base_url, timeout=SERVER_TIMEOUT_SECONDS)
         self.key = self.create_key(SCOPES, register=True)
         self.http.headers["Authorization"] = f"Bearer {self.key}"
 
@@ -97,7 +101,15 @@ def corral(tmp_path: Path, database_url: str) -> Iterator[Corral]:
 @pytest.fixture
 def client(corral: Corral) -> Iterator[Client]:
     """A client of the server's application, revalidating only when a test says so."""
-    sdk = Client(corral.key, corral.base_url, agent="ops-bot", refresh_interval_seconds=NEVER)
+    # A loaded CI machine can take seconds to answer; the SDK's default timeout would then
+    # turn the first bundle download into "no bundle yet" and every check into an allow.
+    sdk = Client(
+        corral.key,
+        corral.base_url,
+        agent="ops-bot",
+        refresh_interval_seconds=NEVER,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
+    )
     try:
         yield sdk
     finally:
