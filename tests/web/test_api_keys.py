@@ -20,7 +20,11 @@ async def test_create_shows_the_key_once_and_it_works(app: FastAPI, owner: ApiCl
         assert "<h1>API keys</h1>" in page.text
         created = await browser.post(
             "/api-keys",
-            data={"csrf_token": csrf_of(page), "name": XSS, "scopes": ["traces:write", "runs:read"]},
+            data={
+                "csrf_token": csrf_of(page),
+                "name": XSS,
+                "scopes": ["traces:write", "runs:read"],
+            },
         )
         assert created.status_code == 200, created.text
         assert created.headers["cache-control"] == "no-store"
@@ -48,7 +52,8 @@ async def test_rotate_shows_the_successor_once_and_revoke_ends_the_key(
         )
         assert rotated.status_code == 200, rotated.text
         successor = _KEY.search(rotated.text)
-        assert successor is not None and successor.group(0) != key["key"]
+        assert successor is not None
+        assert successor.group(0) != key["key"]
         assert "rotated" in rotated.text
         revoked = await browser.post(
             f"/api-keys/{key['id']}/revoke", data={"csrf_token": csrf_of(page)}

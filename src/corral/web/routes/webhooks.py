@@ -133,6 +133,7 @@ async def create_webhook(
     endpoint, secret = await service.create(
         session, app_scope(viewer), container.keyring, webhook_policy(container), body
     )
+    await session.flush()  # the page below reads the endpoint back
     # The only time the secret is in a page: this response.
     return await _endpoint_page(
         request, viewer, session, pages, endpoint, cursor=None, delivery_status=None, secret=secret
