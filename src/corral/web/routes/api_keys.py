@@ -15,7 +15,7 @@ from corral.identity.permissions import SCOPE_DESCRIPTIONS
 from corral.identity.services import api_keys
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
-from corral.web.routes.audit_log import app_scope
+from corral.web.scopes import app_scope
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()

@@ -12,11 +12,11 @@ from starlette.responses import Response
 from corral.api.deps import ContainerDep, SessionDep
 from corral.audit import queries
 from corral.audit.schemas import AuditEventFilters, ChainChoice
-from corral.core.errors import InvalidInput, NotFound
-from corral.identity.access import AppScope
+from corral.core.errors import InvalidInput
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, page_context
-from corral.web.viewer import Viewer, ViewerDep
+from corral.web.scopes import app_scope
+from corral.web.viewer import ViewerDep
 
 router = page_router()
 
@@ -24,13 +24,6 @@ AUDIT_PATH = "/audit"
 PAGE_SIZE = 50
 Text = Annotated[str, Query(max_length=200)]
 _FILTER_NAMES = ("actor_type", "actor_id", "action", "target_type", "target_id", "outcome")
-
-
-def app_scope(viewer: Viewer) -> AppScope:
-    """The viewer's application; a user without an organization has none to show."""
-    if viewer.scope is None:
-        raise NotFound("organization", code="no_organization")
-    return viewer.scope
 
 
 def _moment(raw: str, name: str) -> datetime | None:

@@ -14,9 +14,7 @@ from starlette.responses import Response
 from corral.api.deps import ContainerDep, SessionDep
 from corral.container import Container
 from corral.core.db import transaction
-from corral.core.errors import InvalidInput, NotFound
-from corral.identity import access
-from corral.identity.access import OrgScope
+from corral.core.errors import InvalidInput
 from corral.identity.models import Invitation
 from corral.identity.permissions import Role
 from corral.identity.services import invitations, organizations
@@ -24,6 +22,7 @@ from corral.identity.services.invitations import InvitationEmailContext
 from corral.notify.messages import INVITATION_PATH, invitation_email, link
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
+from corral.web.scopes import org_scope
 from corral.web.viewer import (
     CheckedViewerDep,
     Viewer,
@@ -47,13 +46,6 @@ def _role(raw: str) -> Role:
         return Role(raw)
     except ValueError as exc:
         raise InvalidInput("choose one of the roles", code="invalid_role") from exc
-
-
-async def org_scope(session: AsyncSession, viewer: Viewer) -> OrgScope:
-    """The viewer's standing in the organization of the application the pages show."""
-    if viewer.scope is None:
-        raise NotFound("organization", code="no_organization")
-    return await access.org_scope(session, viewer.caller, viewer.scope.org_id)
 
 
 async def _page(

@@ -14,7 +14,7 @@ from corral.container import Container
 from corral.core.errors import InvalidInput
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
-from corral.web.routes.audit_log import app_scope
+from corral.web.scopes import app_scope
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 from corral.webhooks import service
 from corral.webhooks.event_types import WEBHOOK_EVENT_TYPES
