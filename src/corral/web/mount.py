@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from corral.web.routes import accounts, email_links, overview
+from corral.web.routes import (
+    accounts,
+    api_keys,
+    audit_log,
+    email_links,
+    members,
+    overview,
+    webhooks,
+)
 from corral.web.static import StaticAssets, load_assets, static_router
 from corral.web.templating import Pages, build_environment
 
@@ -13,5 +21,5 @@ def install(app: FastAPI) -> None:
     assets = StaticAssets(load_assets())
     app.state.pages = Pages(build_environment(assets))
     app.include_router(static_router(assets))
-    for module in (accounts, overview, email_links):
+    for module in (accounts, overview, email_links, audit_log, webhooks, api_keys, members):
         app.include_router(module.router)
