@@ -15,7 +15,12 @@ from corral.web.templating import PAGE_HEADERS, Pages
 from corral.web.viewer import Viewer, anonymous_csrf, safe_next
 
 # (label, path, permission needed or None): pages appear here as they are built.
-NAVIGATION: tuple[tuple[str, str, str | None], ...] = (("Overview", "/", None),)
+NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
+    ("Overview", "/", None),
+    ("Approvals", "/approvals", "approvals:read"),
+    ("Halts", "/halts", "halts:read"),
+    ("Budgets", "/budgets", "budgets:read"),
+)
 
 
 def pages_of(request: Request) -> Pages:
