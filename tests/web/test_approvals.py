@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from tests.api.approvals_support import approval_policy, member, request_approval
 from tests.clients import ApiClient, asgi_client
-from tests.web.forms import csrf_of
+from tests.web.support import post_form
 
 XSS = '<script>alert("owned")</script>'
 HTMX = {"HX-Request": "true"}
@@ -22,14 +22,7 @@ async def _agent_request(app: FastAPI, owner: ApiClient, **arguments: Any) -> di
 
 
 async def _post(client: ApiClient, action: str, **fields: str) -> Any:
-    """A form post as the page sends it: the token in the form, not in the API's header."""
-    page = await client.get("/approvals")
-    token = csrf_of(page)
-    client.headers.pop("X-CSRF-Token", None)
-    try:
-        return await client.post(action, data={"csrf_token": token, **fields})
-    finally:
-        client.headers["X-CSRF-Token"] = token
+    return await post_form(client, "/approvals", action, **fields)
 
 
 async def test_two_people_approve_and_the_card_shows_the_progress(
