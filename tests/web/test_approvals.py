@@ -3,12 +3,18 @@ the history tabs, tenants, CSRF and escaping."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from corral.core.clock import utcnow
+from corral.core.db import transaction
+from corral.governance.approvals.models import Approval
 from tests.api.approvals_support import approval_policy, member, request_approval
 from tests.clients import ApiClient, asgi_client
+from tests.traces.support import container_of
 from tests.web.support import post_form
 
 XSS = '<script>alert("owned")</script>'
@@ -155,6 +161,26 @@ async def test_what_an_agent_sent_renders_inert(app: FastAPI, owner: ApiClient) 
     assert XSS not in page
     assert "<script>alert" not in page
     assert "&lt;script&gt;" in page
+
+
+async def test_an_expired_request_moves_to_the_expired_tab(app: FastAPI, owner: ApiClient) -> None:
+    await approval_policy(owner)
+    approval_id = (await _agent_request(app, owner))["id"]
+    # Past its expiry before the expiry loop recorded it: expired all the same.
+    async with transaction(container_of(app).sessions) as session:
+        await session.execute(
+            update(Approval)
+            .where(Approval.id == approval_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert approval_id not in (await owner.get("/approvals")).text
+    expired = (await owner.get("/approvals?status=expired")).text
+    assert f'id="approval-{approval_id}"' in expired
+    assert "badge-expired" in expired
+    assert "/approve" not in expired
+    late = await _post(owner, f"/approvals/{approval_id}/approve")
+    assert late.status_code == 409
+    assert "expired" in late.text
 
 
 async def test_signed_out_goes_to_sign_in(client: ApiClient) -> None:
