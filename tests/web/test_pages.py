@@ -246,7 +246,8 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
         await _sign_in(browser, owner.email)
         page = (await browser.get("/")).text
     assert 'href="/api/runs?status=queued"' in page
-    assert 'href="/api/approvals?status=pending"' in page
+    assert 'href="/approvals?status=pending"' in page
+    assert '<a class="tile" href="/halts">' in page
     halts = page.split("active halts")[0].rsplit('class="tile-value">', 1)[1]
     assert halts.startswith("1<")
     assert "blocked calls (24 h)" in page

@@ -7,8 +7,11 @@ from fastapi import FastAPI
 from corral.web.routes import (
     accounts,
     api_keys,
+    approvals,
     audit_log,
+    budgets,
     email_links,
+    halts,
     members,
     overview,
     webhooks,
@@ -21,5 +24,16 @@ def install(app: FastAPI) -> None:
     assets = StaticAssets(load_assets())
     app.state.pages = Pages(build_environment(assets))
     app.include_router(static_router(assets))
-    for module in (accounts, overview, email_links, audit_log, webhooks, api_keys, members):
+    for module in (
+        accounts,
+        overview,
+        email_links,
+        approvals,
+        halts,
+        budgets,
+        audit_log,
+        webhooks,
+        api_keys,
+        members,
+    ):
         app.include_router(module.router)

@@ -1,7 +1,7 @@
 """The Overview page's numbers: a few counts over existing tables, each behind its permission.
 
 Read-only and scoped to the viewer's application. Each tile links to where the matching rows
-are listed (the API's list endpoints until the dashboard has list pages of its own).
+are listed (a dashboard page where one exists, else the API's list endpoint).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ async def _pending_approvals(session: AsyncSession, scope: AppScope) -> Tile:
         .select_from(Approval)
         .where(Approval.application_id == scope.application_id, Approval.status == PENDING)
     )
-    return Tile("pending approvals", count or 0, "/api/approvals?status=pending")
+    return Tile("pending approvals", count or 0, "/approvals?status=pending")
 
 
 async def _active_halts(session: AsyncSession, scope: AppScope) -> Tile:
@@ -88,7 +88,7 @@ async def _active_halts(session: AsyncSession, scope: AppScope) -> Tile:
         .select_from(Halt)
         .where(Halt.application_id == scope.application_id, Halt.cleared_at.is_(None))
     )
-    return Tile("active halts", count or 0, "/api/halts")
+    return Tile("active halts", count or 0, "/halts")
 
 
 async def _webhooks(session: AsyncSession, scope: AppScope) -> Tile:

@@ -17,6 +17,9 @@ from corral.web.viewer import Viewer, anonymous_csrf, safe_next
 # (label, path, permission needed or None): pages appear here as they are built.
 NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "/", None),
+    ("Approvals", "/approvals", "approvals:read"),
+    ("Halts", "/halts", "halts:read"),
+    ("Budgets", "/budgets", "budgets:read"),
     ("Audit log", "/audit", "audit:read"),
     ("Webhooks", "/webhooks", "webhooks:read"),
     ("API keys", "/api-keys", "api_keys:read"),

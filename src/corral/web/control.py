@@ -1,0 +1,112 @@
+"""What the control pages (approvals, halts, budgets) share: the viewer's application, refusals
+shown on the page, and how times and amounts read."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from corral.core.clock import as_utc
+from corral.core.errors import CorralError, NotFound
+from corral.identity.access import AppScope
+from corral.web.viewer import Viewer
+
+T = TypeVar("T")
+
+PAGE_SIZE = 50
+
+
+def scope_of(viewer: Viewer) -> AppScope:
+    """The application the page shows; a user of no organization has none to show."""
+    if viewer.scope is None:
+        raise NotFound("application", code="application_not_found")
+    return viewer.scope
+
+
+async def attempt(change: Awaitable[T]) -> T | CorralError:
+    """A service call, or the refusal it raised, for the page to show.
+
+    After a refusal the caller renders its answer (reading through `reading`, a session of its
+    own) and only then calls `discard`: rolling back expires every object of the request's
+    session, the signed-in user the page shows among them.
+    """
+    try:
+        return await change
+    except CorralError as exc:
+        return exc
+
+
+async def discard(session: AsyncSession, response: T) -> T:
+    """Roll back what a refused call may have written before it refused, so it is never
+    committed with the request."""
+    await session.rollback()
+    return response
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The form's mistakes in one sentence per field."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"] if part != "body")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def amount(value: Decimal, metric: str) -> str:
+    """USD with cents (more digits only when they matter); calls as a whole number."""
+    if metric == "calls":
+        return f"{value:,.0f} calls"
+    cents = value.quantize(Decimal("0.01"))
+    if cents == value or abs(value) >= 1:
+        return f"${cents:,.2f}"
+    return f"${value.normalize():f}"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageBar:
+    """A usage bar drawn as SVG (the CSP forbids inline styles): used share, held share, and the
+    threshold's mark, each in percent of the limit, clamped to the bar."""
+
+    used_percent: float
+    reserved_percent: float
+    threshold_percent: int | None
+    exceeded: bool
+    label: str
+
+    @property
+    def used_width(self) -> float:
+        return round(min(100.0, max(0.0, self.used_percent)), 2)
+
+    @property
+    def reserved_width(self) -> float:
+        return round(min(100.0 - self.used_width, max(0.0, self.reserved_percent)), 2)
+
+    @property
+    def over_threshold(self) -> bool:
+        return self.threshold_percent is not None and self.used_percent >= self.threshold_percent
+
+
+def usage_bar(
+    used: Decimal, reserved: Decimal, limit: Decimal, threshold: int | None, metric: str
+) -> UsageBar:
+    used_percent = float(used / limit * 100) if limit else 100.0
+    reserved_percent = float(reserved / limit * 100) if limit else 0.0
+    label = f"{amount(used, metric)} of {amount(limit, metric)} used ({used_percent:.1f}%)"
+    if reserved > 0:
+        label += f", {amount(reserved, metric)} held by calls in flight"
+    if threshold is not None:
+        label += f"; warning at {threshold}%"
+    return UsageBar(used_percent, reserved_percent, threshold, used >= limit, label)
