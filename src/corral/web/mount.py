@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from corral.web.routes import accounts, email_links, overview
+from corral.web.routes import accounts, email_links, overview, runs, traces
 from corral.web.static import StaticAssets, load_assets, static_router
 from corral.web.templating import Pages, build_environment
 
@@ -13,5 +13,5 @@ def install(app: FastAPI) -> None:
     assets = StaticAssets(load_assets())
     app.state.pages = Pages(build_environment(assets))
     app.include_router(static_router(assets))
-    for module in (accounts, overview, email_links):
+    for module in (accounts, overview, email_links, runs, traces):
         app.include_router(module.router)

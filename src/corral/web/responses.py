@@ -15,7 +15,11 @@ from corral.web.templating import PAGE_HEADERS, Pages
 from corral.web.viewer import Viewer, anonymous_csrf, safe_next
 
 # (label, path, permission needed or None): pages appear here as they are built.
-NAVIGATION: tuple[tuple[str, str, str | None], ...] = (("Overview", "/", None),)
+NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
+    ("Overview", "/", None),
+    ("Runs", "/runs", "runs:read"),
+    ("Traces", "/traces", "traces:read"),
+)
 
 
 def pages_of(request: Request) -> Pages:
