@@ -61,19 +61,19 @@ async def test_the_list_filters_and_pages(app: FastAPI, owner: ApiClient) -> Non
     assert 'rel="next"' not in second.text
 
     only_failed = await owner.get("/runs", params={"status": "failed"})
-    assert failed in only_failed.text and stale in only_failed.text
+    assert failed in only_failed.text
+    assert stale in only_failed.text
     assert only_failed.text.count('href="/runs/run_') == 2
     recent_failed = await owner.get("/runs", params={"status": "failed", "window": "24h"})
-    assert failed in recent_failed.text and stale not in recent_failed.text
+    assert failed in recent_failed.text
+    assert stale not in recent_failed.text
     # The selects keep what was chosen.
     assert '<option value="24h" selected>' in recent_failed.text
     assert (await owner.get("/runs", params={"status": "exploded"})).status_code == 422
     assert (await owner.get("/runs", params={"window": "1y"})).status_code == 422
 
 
-async def test_the_detail_shows_what_ran_and_the_stored_log(
-    app: FastAPI, owner: ApiClient
-) -> None:
+async def test_the_detail_shows_what_ran_and_the_stored_log(app: FastAPI, owner: ApiClient) -> None:
     container = _container(app)
     run_id = await add_run(
         container,
@@ -100,15 +100,18 @@ async def test_the_detail_shows_what_ran_and_the_stored_log(
     text = page.text
     assert "what is 6 × 7?" in text
     assert "&#34;answer&#34;: 42" in text
-    assert "runtime_error" in text and "the agent exited with 1" in text
+    assert "runtime_error" in text
+    assert "the agent exited with 1" in text
     assert "0.012300 USD" in text
     assert "1200 tokens in, 34 out, 2 model calls, 1 tool calls" in text
     assert 'href="/traces/' + "ab" * 16 + '"' in text
-    assert 'data-seq="2"' in text and "thinking" in text
+    assert 'data-seq="2"' in text
+    assert "thinking" in text
     # An ended run is not followed live and cannot be cancelled.
     assert 'data-live="false"' in text
     assert "Cancel run" not in text
-    assert "/static/" in text and "run_log.js" in text
+    assert "/static/" in text
+    assert "run_log.js" in text
 
 
 async def test_a_live_run_is_followed_from_its_last_shown_event(
