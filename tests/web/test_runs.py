@@ -211,3 +211,12 @@ async def test_user_provided_values_render_inert(app: FastAPI, owner: ApiClient)
         assert "<script>alert" not in page.text
         assert "<img src=x" not in page.text
     assert "&lt;script&gt;" in page.text
+
+
+async def test_cancel_through_htmx_stays_on_the_page(app: FastAPI, owner: ApiClient) -> None:
+    """The live log shows the outcome; a redirect would cut its event stream off."""
+    run_id = await add_run(_container(app), owner.org_id, owner.app_id)
+    cancelled = await owner.post(f"/runs/{run_id}/cancel", headers={"HX-Request": "true"})
+    assert cancelled.status_code == 204
+    assert "HX-Redirect" not in cancelled.headers
+    assert 'data-testid="run-status">cancelled<' in (await owner.get(f"/runs/{run_id}")).text

@@ -23,6 +23,7 @@ from corral.web.listing import (
     window_start,
 )
 from corral.web.responses import PagesDep, after_post, page_context
+from corral.web.templating import PAGE_HEADERS
 from corral.web.viewer import CheckedViewerDep, ViewerDep
 
 router = page_router()
@@ -114,4 +115,8 @@ async def cancel_run(
         background.add_task(container.run_signals.cancel_requested, run.id)
     else:
         background.add_task(container.run_signals.changed, run.id)
+    if request.headers.get("HX-Request") == "true":
+        # The page stays: its live log shows the status change and reloads when the run ends
+        # (a redirect now would cut the event stream off mid-response).
+        return Response(status_code=204, headers=dict(PAGE_HEADERS))
     return after_post(request, f"{RUNS_PATH}/{run.id}")

@@ -66,6 +66,15 @@
       if (state) state.textContent = "The run has ended.";
       window.location.reload();
     });
+    // Cancel posts through htmx and stays here: the log shows the status change, then reloads.
+    document.addEventListener("htmx:afterRequest", function (event) {
+      var form = event.target;
+      if (form && form.hasAttribute && form.hasAttribute("data-cancel-run") && state) {
+        state.textContent = event.detail.successful
+          ? "Cancel requested; following until the run has stopped…"
+          : "The cancel was refused; reload the page.";
+      }
+    });
     source.addEventListener("error", function () {
       // The browser reconnects on its own (resuming with Last-Event-ID) unless it gave up.
       if (source.readyState === EventSource.CLOSED && state) {
