@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from corral.container import Container
 from corral.core.clock import utcnow
 from corral.traces.models import Span
+from corral.web.routes.traces import MAX_WATERFALL_SPANS
 from corral.web.waterfall import layout
 from tests.clients import ApiClient, asgi_client
 from tests.web.seeding import add_decision, add_trace, span_row
@@ -189,3 +190,17 @@ def test_layout_survives_orphans_and_cycles() -> None:
     # A zero-length span is still a visible bar.
     assert orphan.width_percent >= 0.5
     assert layout([]) == []
+
+
+async def test_a_huge_trace_shows_its_first_spans(app: FastAPI, owner: ApiClient) -> None:
+    start = utcnow() - timedelta(minutes=1)
+    root = "0" * 16
+    spans = [span_row(owner.org_id, owner.app_id, TRACE, root, None, start, 1000)] + [
+        span_row(owner.org_id, owner.app_id, TRACE, f"{n:016x}", root, start, 1)
+        for n in range(1, MAX_WATERFALL_SPANS + 5)
+    ]
+    await add_trace(_container(app), owner.org_id, owner.app_id, TRACE, spans)
+    page = await owner.get(f"/traces/{TRACE}")
+    assert page.status_code == 200
+    assert page.text.count('class="wf-row') == MAX_WATERFALL_SPANS
+    assert f"first {MAX_WATERFALL_SPANS} of {MAX_WATERFALL_SPANS + 5} spans" in page.text

@@ -33,6 +33,12 @@ PAGE_SIZE = 50
 TRACE_STATUSES = ("ok", "error")
 # Decisions are stamped by the server when recorded, spans by the agent's clock.
 DECISION_SLACK = timedelta(minutes=5)
+# Rendering costs about 0.15 ms a span (bench/dashboard_pages.py): a huge trace shows its first
+# spans in waterfall order and points to the API for the rest.
+MAX_WATERFALL_SPANS = 500
+# Candidate spans one page of a text search examines (the API's default is 20,000): a page is
+# answered fast and its "Next page" continues the scan.
+SEARCH_SCAN_ROWS = 5_000
 Filter = Annotated[str, Query(max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -79,6 +85,7 @@ async def traces_page(
             ),
             cursor=cursor,
             limit=PAGE_SIZE,
+            scan_rows=SEARCH_SCAN_ROWS,
         )
         context["spans"] = span_rows
     else:
@@ -124,7 +131,9 @@ async def trace_page(
             title=f"Trace {trace.trace_id}",
             trace=trace,
             duration_ms=duration_ms,
-            bars=layout(spans),
+            bars=layout(spans)[:MAX_WATERFALL_SPANS],
+            span_total=len(spans),
+            max_spans=MAX_WATERFALL_SPANS,
             decisions=made,
             pretty_json=pretty_json,
         ),
