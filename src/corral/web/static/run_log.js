@@ -61,10 +61,23 @@
         append(kind, message);
       });
     });
-    source.addEventListener("end", function () {
+    var ended = false;
+    var reloading = false;
+
+    function showEnded() {
+      if (reloading) return;
+      reloading = true;
       source.close();
-      if (state) state.textContent = "The run has ended.";
       window.location.reload();
+    }
+
+    source.addEventListener("end", function () {
+      ended = true;
+      if (state) state.textContent = "The run has ended.";
+      // The server closes the stream right after `end`; closing it from here first would abort
+      // a response still arriving. The close shows up as an error event (below); this timer is
+      // only a fallback.
+      window.setTimeout(showEnded, 2000);
     });
     // Cancel posts through htmx and stays here: the log shows the status change, then reloads.
     document.addEventListener("htmx:afterRequest", function (event) {
@@ -76,6 +89,11 @@
       }
     });
     source.addEventListener("error", function () {
+      if (ended) {
+        // Closed by the server after `end`: stop the browser from reconnecting, then reload.
+        showEnded();
+        return;
+      }
       // The browser reconnects on its own (resuming with Last-Event-ID) unless it gave up.
       if (source.readyState === EventSource.CLOSED && state) {
         state.textContent = "The live log stopped; reload the page to follow it again.";
