@@ -245,7 +245,7 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
     async with asgi_client(app) as browser:
         await _sign_in(browser, owner.email)
         page = (await browser.get("/")).text
-    assert 'href="/api/runs?status=queued"' in page
+    assert 'href="/runs?status=queued"' in page
     assert 'href="/approvals?status=pending"' in page
     assert '<a class="tile" href="/halts">' in page
     halts = page.split("active halts")[0].rsplit('class="tile-value">', 1)[1]

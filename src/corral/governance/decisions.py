@@ -226,3 +226,30 @@ async def list_page(
     if until is not None:
         query = query.where(DecisionRecord.created_at < until)
     return await paginate(session, query, DecisionRecord.id, cursor=cursor, limit=limit)
+
+
+async def in_trace(
+    session: AsyncSession,
+    scope: AppScope,
+    trace_id: str,
+    *,
+    since: datetime,
+    until: datetime,
+    limit: int = 200,
+) -> Sequence[DecisionRecord]:
+    """Decisions recorded for one trace, oldest first. The caller bounds the time (the trace's
+    span, with slack for clock skew) so the `(application_id, created_at)` index does the work:
+    `trace_id` itself has no index."""
+    scope.require("policies:read")
+    query = select(DecisionRecord).where(
+        DecisionRecord.application_id == scope.application_id,
+        DecisionRecord.created_at >= since,
+        DecisionRecord.created_at < until,
+        DecisionRecord.trace_id == trace_id,
+    )
+    if scope.end_user_id is not None:
+        query = query.where(DecisionRecord.end_user == scope.end_user_id)
+    rows = await session.scalars(
+        query.order_by(DecisionRecord.created_at, DecisionRecord.id).limit(limit)
+    )
+    return rows.all()

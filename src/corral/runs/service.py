@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Select, select, update
@@ -47,6 +48,7 @@ async def list_page(
     agent_id: str | None,
     cursor: str | None,
     limit: int,
+    since: datetime | None = None,
 ) -> tuple[Sequence[Run], str | None]:
     scope.require("runs:read")
     query = _visible(scope)
@@ -54,6 +56,8 @@ async def list_page(
         query = query.where(Run.status == status)
     if agent_id is not None:
         query = query.where(Run.agent_id == agent_id)
+    if since is not None:
+        query = query.where(Run.created_at >= since)
     return await paginate(session, query, Run.id, cursor=cursor, limit=limit)
 
 

@@ -98,12 +98,15 @@ async def get_trace(
     )
     if trace is None:
         raise NotFound("trace", code="trace_not_found")
+    # Sorted here, not by the database: with ORDER BY start_time, SQLite's planner walks the
+    # `(application_id, start_time)` index over every span of the application (about 0.7 s at a
+    # million spans) instead of the unique key's `(application_id, trace_id)` prefix (5 ms).
     spans = await session.scalars(
-        select(Span)
-        .where(Span.application_id == scope.application_id, Span.trace_id == trace.trace_id)
-        .order_by(Span.start_time, Span.id)
+        select(Span).where(
+            Span.application_id == scope.application_id, Span.trace_id == trace.trace_id
+        )
     )
-    return trace, spans.all()
+    return trace, sorted(spans.all(), key=lambda span: (span.start_time, span.id))
 
 
 async def search_spans(

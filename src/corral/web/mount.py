@@ -14,6 +14,8 @@ from corral.web.routes import (
     halts,
     members,
     overview,
+    runs,
+    traces,
     webhooks,
 )
 from corral.web.static import StaticAssets, load_assets, static_router
@@ -28,6 +30,8 @@ def install(app: FastAPI) -> None:
         accounts,
         overview,
         email_links,
+        runs,
+        traces,
         approvals,
         halts,
         budgets,

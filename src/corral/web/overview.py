@@ -53,7 +53,7 @@ async def _runs_today(session: AsyncSession, scope: AppScope, day_start: datetim
     )
     counts = {status: int(count) for status, count in rows}
     return [
-        Tile(status.replace("_", " "), counts.get(status, 0), f"/api/runs?status={status}")
+        Tile(status.replace("_", " "), counts.get(status, 0), f"/runs?status={status}")
         for status in get_args(RunStatus)
     ]
 

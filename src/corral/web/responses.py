@@ -17,6 +17,8 @@ from corral.web.viewer import Viewer, anonymous_csrf, safe_next
 # (label, path, permission needed or None): pages appear here as they are built.
 NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "/", None),
+    ("Runs", "/runs", "runs:read"),
+    ("Traces", "/traces", "traces:read"),
     ("Approvals", "/approvals", "approvals:read"),
     ("Halts", "/halts", "halts:read"),
     ("Budgets", "/budgets", "budgets:read"),
