@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from corral.core.clock import utcnow
+from corral.governance.budgets import service as budget_service
 from corral.governance.budgets.monitor import monitor_pass
 from corral.governance.halts.models import Halt
 from corral.traces.models import Span
@@ -19,7 +21,8 @@ from corral.webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.clients import ApiClient
 from tests.traces.support import container_of
 
-# In the current hour, so that the usage API (which reads the real clock) sees the same window.
+# In the current hour when the module is imported; tests that read the real clock through the
+# API pin it to NOW, since a long suite can cross the hour.
 NOW = utcnow().replace(minute=20, second=0, microsecond=0)
 MANIFEST = {
     "name": "ops",
@@ -82,7 +85,7 @@ async def budget_halts(app: FastAPI) -> list[Halt]:
 
 
 async def test_an_agent_budget_halts_that_agent_until_the_window_rolls_over(
-    owner: ApiClient, app: FastAPI
+    owner: ApiClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = await owner.post(
         "/api/budgets",
@@ -128,6 +131,9 @@ async def test_an_agent_budget_halts_that_agent_until_the_window_rolls_over(
     assert refused.json()["code"] == "halted"
     allowed = await owner.post("/api/decisions", json={"name": "tool.x", "agent": "other"})
     assert allowed.json()["action"] == "allow"
+    # The usage API reads the clock: it must be in the monitor's window, not the real one
+    # (the suite may have crossed the hour since NOW was taken).
+    monkeypatch.setattr(budget_service, "utcnow", lambda: NOW + timedelta(seconds=5))
     usage: dict[str, Any] = (await owner.get(f"/api/budgets/{budget['id']}/usage")).json()
     assert usage["exceeded"] is True
     # The next hour starts empty: the budget clears its own halt.
