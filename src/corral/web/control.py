@@ -3,7 +3,7 @@ shown on the page, and how times and amounts read."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,10 +12,12 @@ from typing import TypeVar
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from corral.api.errors import status_of
+from corral.container import Container
 from corral.core.clock import as_utc
 from corral.core.errors import CorralError, NotFound
 from corral.identity.access import AppScope
-from corral.web.viewer import Viewer
+from corral.web.viewer import Viewer, reading
 
 T = TypeVar("T")
 
@@ -47,6 +49,22 @@ async def discard(session: AsyncSession, response: T) -> T:
     committed with the request."""
     await session.rollback()
     return response
+
+
+async def show_refusal(
+    container: Container,
+    session: AsyncSession,
+    refusal: CorralError,
+    render: Callable[[AsyncSession, int, str], Awaitable[T]],
+) -> T:
+    """The page again with the service's refusal on it, then the request's writes discarded.
+
+    `render(session, status, message)` reads through a session of its own: rolling the
+    request's session back first would expire the signed-in user the page shows.
+    """
+    async with reading(container) as fresh:
+        page = await render(fresh, status_of(refusal), refusal.detail)
+    return await discard(session, page)
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from corral.api.deps import ContainerDep, SessionDep
-from corral.api.errors import status_of
 from corral.container import Container
 from corral.core.clock import utcnow
 from corral.core.errors import CorralError
@@ -35,15 +34,15 @@ from corral.web.control import (
     PAGE_SIZE,
     amount,
     attempt,
-    discard,
     scope_of,
+    show_refusal,
     usage_bar,
     validation_message,
     when,
 )
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
-from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep, reading
+from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()
 
@@ -190,17 +189,14 @@ async def create_budget(
         )
     created = await attempt(service.create(session, app_scope, body))
     if isinstance(created, CorralError):
-        async with reading(container) as fresh:
-            refused = await _list_page(
-                request,
-                viewer,
-                fresh,
-                pages,
-                status_code=status_of(created),
-                error=created.detail,
-                typed=typed,
-            )
-        return await discard(session, refused)
+        return await show_refusal(
+            container,
+            session,
+            created,
+            lambda fresh, code, message: _list_page(
+                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
+            ),
+        )
     return after_post(request, f"{BUDGETS_PATH}/{created.id}")
 
 
@@ -295,18 +291,21 @@ async def update_budget(
         )
     updated = await attempt(service.update(session, app_scope, budget_id, body))
     if isinstance(updated, CorralError):
-        async with reading(container) as fresh:
-            refused = await _detail_page(
+        return await show_refusal(
+            container,
+            session,
+            updated,
+            lambda fresh, code, message: _detail_page(
                 request,
                 viewer,
                 fresh,
                 pages,
                 budget_id,
-                status_code=status_of(updated),
-                error=updated.detail,
+                status_code=code,
+                error=message,
                 typed=typed,
-            )
-        return await discard(session, refused)
+            ),
+        )
     _, cleared = updated
     background.add_task(_halts_changed, container, app_scope.application_id, cleared)
     return after_post(request, f"{BUDGETS_PATH}/{budget_id}")

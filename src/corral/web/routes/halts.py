@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from corral.api.deps import ContainerDep, SessionDep
-from corral.api.errors import status_of
 from corral.container import Container
 from corral.core.errors import CorralError
 from corral.governance.halts import service
@@ -19,14 +18,14 @@ from corral.governance.halts.schemas import HaltCreate, HaltScope, HaltState
 from corral.web.control import (
     PAGE_SIZE,
     attempt,
-    discard,
     scope_of,
+    show_refusal,
     validation_message,
     when,
 )
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
-from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep, reading
+from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()
 
@@ -130,17 +129,14 @@ async def create_halt(
         )
     created = await attempt(service.create(session, app_scope, body))
     if isinstance(created, CorralError):
-        async with reading(container) as fresh:
-            refused = await _page(
-                request,
-                viewer,
-                fresh,
-                pages,
-                status_code=status_of(created),
-                error=created.detail,
-                typed=typed,
-            )
-        return await discard(session, refused)
+        return await show_refusal(
+            container,
+            session,
+            created,
+            lambda fresh, code, message: _page(
+                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
+            ),
+        )
     # After the commit, so that what is woken reads the halt.
     background.add_task(_changed, container, app_scope.application_id)
     return after_post(request, HALTS_PATH)
