@@ -41,5 +41,6 @@ def test_create_edit_and_delete_a_budget(
     expect(page.get_by_test_id("budget-row")).to_contain_text("agent payer")
     screenshots.take(page, "budgets-list")
     page.get_by_role("link", name="daily spend").click()
-    page.get_by_role("button", name="Delete budget").click()
+    page.get_by_text("Delete budget", exact=True).click()
+    page.get_by_role("button", name="Yes, delete budget").click()
     expect(page.get_by_test_id("no-budgets")).to_be_visible()
