@@ -81,8 +81,14 @@ def build_agent(client: Client, workspace: Path, executed: list[str]) -> Agent[N
     return agent
 
 
-def main(endpoint: str | None = None, api_key: str | None = None) -> int:
-    """Run the example; 0 when the dangerous call was blocked and the safe one ran."""
+def main(
+    endpoint: str | None = None, api_key: str | None = None, timeout_seconds: float = 10.0
+) -> int:
+    """Run the example; 0 when the dangerous call was blocked and the safe one ran.
+
+    `timeout_seconds` bounds each request to Corral; a first bundle that does not arrive in
+    time leaves the client allowing calls (fail-open), so a slow server makes the example fail.
+    """
     endpoint = (endpoint or os.environ.get("CORRAL_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     api_key = api_key or os.environ.get("CORRAL_API_KEY") or DEV_API_KEY
     try:
@@ -94,7 +100,10 @@ def main(endpoint: str | None = None, api_key: str | None = None) -> int:
     print(f"  {policy['expression']} on {', '.join(policy['applies_to'])}\n")
 
     executed: list[str] = []
-    with tempfile.TemporaryDirectory() as directory, Client(api_key, endpoint=endpoint) as client:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Client(api_key, endpoint=endpoint, timeout_seconds=timeout_seconds) as client,
+    ):
         workspace = Path(directory)
         (workspace / SAFE_FILE).write_text("Corral decides tool calls before they run.")
         answer = build_agent(client, workspace, executed).run_sync("Tidy up my workspace.")

@@ -14,7 +14,7 @@ import pytest
 
 from corral_sdk import ApprovalDenied, ApprovalRequired, ApprovalTimeout, Client, PendingApproval
 from tests.clients import PASSWORD
-from tests.sdk_client.conftest import NEVER, Corral
+from tests.sdk_client.conftest import NEVER, SERVER_TIMEOUT_SECONDS, Corral
 
 # What an agent's key needs: the bundle, server decisions (approvals), spans.
 AGENT_SCOPES = ["policies:read", "decisions:write", "traces:write"]
@@ -61,6 +61,7 @@ def agent(corral: Corral, requested: queue.Queue[PendingApproval]) -> Iterator[C
     sdk = Client(
         corral.create_key(AGENT_SCOPES),
         corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
         agent="payer",
         refresh_interval_seconds=NEVER,
         on_approval_requested=requested.put,
@@ -180,7 +181,12 @@ def test_without_the_decisions_scope_no_call_runs(corral: Corral) -> None:
     hold_transfers(corral)
     key = corral.create_key(["policies:read"])
     with (
-        Client(key, corral.base_url, refresh_interval_seconds=NEVER) as sdk,
+        Client(
+            key,
+            corral.base_url,
+            timeout_seconds=SERVER_TIMEOUT_SECONDS,
+            refresh_interval_seconds=NEVER,
+        ) as sdk,
         pytest.raises(ApprovalRequired) as refused,
     ):
         sdk.check("tool.transfer", args={"amount": 1})

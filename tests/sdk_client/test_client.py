@@ -12,7 +12,7 @@ from corral_sdk import (
     Throttled,
 )
 from corral_sdk.policy import Action
-from tests.sdk_client.conftest import NEVER, Corral
+from tests.sdk_client.conftest import NEVER, SERVER_TIMEOUT_SECONDS, Corral
 
 RM_RF = 'has(args.command) && args.command.contains("rm -rf")'
 
@@ -137,7 +137,13 @@ def test_agent_and_end_user_reach_the_policies(corral: Corral, client: Client) -
         client.check("tool.shell", args={"command": "ls"}, end_user="intern-7")
     with pytest.raises(PolicyBlocked):
         client.check("tool.search", agent="legacy-bot")
-    legacy = Client(corral.key, corral.base_url, agent="legacy-bot", export_spans=False)
+    legacy = Client(
+        corral.key,
+        corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
+        agent="legacy-bot",
+        export_spans=False,
+    )
     with legacy, pytest.raises(PolicyBlocked):
         legacy.check("tool.search")
 
@@ -146,7 +152,12 @@ async def test_acheck_decides_like_check(corral: Corral) -> None:
     corral.create_policy(
         name="no recursive deletes", action="block", expression=RM_RF, applies_to=["tool.shell"]
     )
-    async_client = Client(corral.key, corral.base_url, refresh_interval_seconds=NEVER)
+    async_client = Client(
+        corral.key,
+        corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
+        refresh_interval_seconds=NEVER,
+    )
     try:
         with pytest.raises(PolicyBlocked):
             await async_client.acheck("tool.shell", args={"command": "rm -rf /"})
@@ -156,7 +167,9 @@ async def test_acheck_decides_like_check(corral: Corral) -> None:
 
 
 def test_a_closed_client_refuses_to_decide(corral: Corral) -> None:
-    closed = Client(corral.key, corral.base_url, export_spans=False)
+    closed = Client(
+        corral.key, corral.base_url, timeout_seconds=SERVER_TIMEOUT_SECONDS, export_spans=False
+    )
     with closed:
         closed.check("tool.shell")
     with pytest.raises(CorralError, match="closed"):

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from corral_sdk import Client, Halted
-from tests.sdk_client.conftest import NEVER, Corral
+from tests.sdk_client.conftest import NEVER, SERVER_TIMEOUT_SECONDS, Corral
 
 DEADLINE_SECONDS = 15.0
 
@@ -30,7 +30,13 @@ def operator(corral: Corral) -> Iterator[httpx2.Client]:
 def polling(corral: Corral) -> Iterator[Client]:
     """A client on a key that only reads policies, polling halts every half second (the default)."""
     key = corral.create_key(["policies:read", "traces:write"])
-    sdk = Client(key, corral.base_url, agent="ops-bot", refresh_interval_seconds=NEVER)
+    sdk = Client(
+        key,
+        corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
+        agent="ops-bot",
+        refresh_interval_seconds=NEVER,
+    )
     try:
         yield sdk
     finally:

@@ -6,13 +6,13 @@ import pytest
 from examples.blocked_tool.agent import main
 from examples.blocked_tool.policy import POLICY
 
-from tests.sdk_client.conftest import Corral
+from tests.sdk_client.conftest import SERVER_TIMEOUT_SECONDS, Corral
 
 
 def test_the_example_blocks_the_dangerous_call_and_runs_the_safe_one(
     corral: Corral, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(corral.base_url, corral.key) == 0
+    assert main(corral.base_url, corral.key, SERVER_TIMEOUT_SECONDS) == 0
 
     printed = capsys.readouterr().out
     assert "agent -> shell(command='rm -rf ./workspace')" in printed
@@ -25,8 +25,8 @@ def test_the_example_blocks_the_dangerous_call_and_runs_the_safe_one(
 
 
 def test_running_the_example_again_reuses_its_policy(corral: Corral) -> None:
-    assert main(corral.base_url, corral.key) == 0
-    assert main(corral.base_url, corral.key) == 0
+    assert main(corral.base_url, corral.key, SERVER_TIMEOUT_SECONDS) == 0
+    assert main(corral.base_url, corral.key, SERVER_TIMEOUT_SECONDS) == 0
 
     listed = corral.http.get("/api/policies").json()["data"]
     assert [p["name"] for p in listed] == [POLICY["name"]]
@@ -37,5 +37,5 @@ def test_an_unreachable_corral_is_explained(
 ) -> None:
     corral.stop()
 
-    assert main(corral.base_url, corral.key) == 2
+    assert main(corral.base_url, corral.key, SERVER_TIMEOUT_SECONDS) == 2
     assert "Start it with `make run`" in capsys.readouterr().out

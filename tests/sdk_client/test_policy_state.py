@@ -12,7 +12,7 @@ from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
 from corral_sdk.policy import InMemoryThrottleStore
 from corral_sdk.policy_state import PolicyState
-from tests.sdk_client.conftest import NEVER, Corral
+from tests.sdk_client.conftest import NEVER, SERVER_TIMEOUT_SECONDS, Corral
 
 
 class FakeClock:
@@ -63,6 +63,7 @@ def test_fail_closed_refuses_once_the_bundle_is_too_old(corral: Corral) -> None:
     strict = Client(
         corral.key,
         corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
         fail_closed=True,
         max_staleness_seconds=30,
         refresh_interval_seconds=NEVER,
@@ -102,7 +103,9 @@ def test_a_refused_key_raises_authentication_failed(
     corral: Corral, scopes: list[str] | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = "crl_not_a_real_key_at_all" if scopes is None else corral.create_key(scopes)
-    refused = Client(key, corral.base_url, export_spans=False)
+    refused = Client(
+        key, corral.base_url, timeout_seconds=SERVER_TIMEOUT_SECONDS, export_spans=False
+    )
     with refused, pytest.raises(AuthenticationFailed):
         refused.check("tool.shell")
     assert key not in caplog.text

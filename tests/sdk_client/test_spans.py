@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from corral_sdk import Client, PolicyBlocked
-from tests.sdk_client.conftest import Corral
+from tests.sdk_client.conftest import SERVER_TIMEOUT_SECONDS, Corral
 
 
 def _trace_id(call_span: Any) -> str:
@@ -77,13 +77,18 @@ def test_decisions_become_evidence_and_spans_nest(corral: Corral, client: Client
 def test_the_key_never_reaches_the_logs(corral: Corral, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     corral.create_policy(name="no shell", action="block", applies_to=["tool.shell"])
-    good = Client(corral.key, corral.base_url)
+    good = Client(corral.key, corral.base_url, timeout_seconds=SERVER_TIMEOUT_SECONDS)
     with good:
         with pytest.raises(PolicyBlocked):
             good.check("tool.shell", args={"command": "ls"})
         good.flush()
     bad_key = "crl_" + "x" * 40
-    bad = Client(bad_key, corral.base_url, refresh_interval_seconds=0.01)
+    bad = Client(
+        bad_key,
+        corral.base_url,
+        timeout_seconds=SERVER_TIMEOUT_SECONDS,
+        refresh_interval_seconds=0.01,
+    )
     with bad:
         bad.model_call(model="gpt-4o").__enter__().__exit__(None, None, None)
         bad.flush()
@@ -112,7 +117,9 @@ async def test_a_model_call_in_a_coroutine(corral: Corral, client: Client) -> No
 
 def test_no_spans_when_export_is_off(corral: Corral) -> None:
     corral.create_policy(name="no shell", action="block", applies_to=["tool.shell"])
-    quiet = Client(corral.key, corral.base_url, export_spans=False)
+    quiet = Client(
+        corral.key, corral.base_url, timeout_seconds=SERVER_TIMEOUT_SECONDS, export_spans=False
+    )
     with quiet:
         with pytest.raises(PolicyBlocked):
             quiet.check("tool.shell")

@@ -10,7 +10,7 @@ from corral.container import Container
 from corral.core.clock import utcnow
 from tests.clients import ApiClient, asgi_client
 from tests.web.forms import csrf_of
-from tests.web.seeding import add_events, add_run
+from tests.web.seeding import add_decision, add_events, add_run, add_trace, span_row
 
 XSS = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
 
@@ -112,6 +112,46 @@ async def test_the_detail_shows_what_ran_and_the_stored_log(app: FastAPI, owner:
     assert "Cancel run" not in text
     assert "/static/" in text
     assert "run_log.js" in text
+
+
+async def test_the_detail_shows_the_runs_waterfall_and_decisions(
+    app: FastAPI, owner: ApiClient
+) -> None:
+    container = _container(app)
+    trace_id = "cd" * 16
+    waiting = await add_run(container, owner.org_id, owner.app_id, trace_id="ef" * 16)
+    run_id = await add_run(
+        container, owner.org_id, owner.app_id, status="succeeded", trace_id=trace_id
+    )
+    start = utcnow() - timedelta(minutes=1)
+    spans = [
+        span_row(owner.org_id, owner.app_id, trace_id, "a" * 16, None, start, 800, name="run"),
+        span_row(
+            owner.org_id,
+            owner.app_id,
+            trace_id,
+            "b" * 16,
+            "a" * 16,
+            start + timedelta(milliseconds=200),
+            400,
+            name="execute_tool shell",
+            category="tool",
+            tool_name="shell",
+        ),
+    ]
+    await add_trace(container, owner.org_id, owner.app_id, trace_id, spans)
+    await add_decision(container, owner.org_id, owner.app_id, trace_id, message="rm refused")
+
+    text = (await owner.get(f"/runs/{run_id}")).text
+    assert 'data-testid="waterfall"' in text
+    assert "execute_tool shell" in text
+    assert 'class="wf-row wf-depth-1"' in text
+    assert 'x="25.0%" y="2" width="50.0%"' in text
+    assert "rm refused" in text
+    # No span yet: the page says so instead of an empty waterfall.
+    before = (await owner.get(f"/runs/{waiting}")).text
+    assert 'data-testid="no-spans"' in before
+    assert 'data-testid="waterfall"' not in before
 
 
 async def test_a_live_run_is_followed_from_its_last_shown_event(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from corral.container import Container
 from corral.core.clock import utcnow
 from corral.traces.models import Span
-from corral.web.routes.traces import MAX_WATERFALL_SPANS
+from corral.web.trace_view import MAX_WATERFALL_SPANS
 from corral.web.waterfall import layout
 from tests.clients import ApiClient, asgi_client
 from tests.web.seeding import add_decision, add_trace, span_row

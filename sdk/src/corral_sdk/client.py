@@ -39,26 +39,20 @@ from opentelemetry.trace import Span
 from corral_sdk.approvals import ApprovalRequester, PendingApproval
 from corral_sdk.bundle import parse_bundle
 from corral_sdk.bundle_http import BundleFetcher
-from corral_sdk.call import ProposedCall, SpanValue, proposed_call
+from corral_sdk.call import ProposedCall, proposed_call
 from corral_sdk.end_user import current_end_user, end_user_scope
-from corral_sdk.enforcement import enforce
-from corral_sdk.errors import AuthenticationFailed, CorralError, Halted, ServerUnreachable
+from corral_sdk.errors import CorralError
+from corral_sdk.gatekeeper import Gatekeeper
 from corral_sdk.guard import P, make_guard
 from corral_sdk.halt_state import HaltState
-from corral_sdk.halts import covering
 from corral_sdk.halts_http import HaltFetcher
-from corral_sdk.model_call import ModelCall
+from corral_sdk.model_call import ModelCall, model_call_attributes
 from corral_sdk.policy import Action, Decision, InMemoryThrottleStore, PolicySet
-from corral_sdk.policy_state import PolicyState, logger
+from corral_sdk.policy_state import PolicyState
 from corral_sdk.refresher import Refresher
-from corral_sdk.spans import SpanRecorder, decision_attributes, mark_failed, new_decision_id
+from corral_sdk.spans import SpanRecorder, decision_attributes, mark_failed
 
 R = TypeVar("R")
-
-# What a check answers before the first bundle arrives, when failing open.
-UNENFORCED = Decision(
-    Action.ALLOW, message="no policy bundle received yet; allowed (fail_closed is off)"
-)
 
 
 class Client:
@@ -128,7 +122,14 @@ class Client:
         self._refresher: Refresher | None = None
         self._halt_refresher: Refresher | None = None
         self._closed = False
-        self._warned_unenforced = False
+        self._gate = Gatekeeper(
+            policies=self._state,
+            halts=self._halts,
+            approvals=self._approvals,
+            fail_closed=fail_closed,
+            max_staleness_seconds=max_staleness_seconds,
+            approval_timeout_seconds=approval_timeout_seconds,
+        )
 
     # Lifecycle
 
@@ -232,7 +233,7 @@ class Client:
         `ServerUnreachable`.
         """
         call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
-        self._settle(call, decision, decision_id, None)
+        self._gate.settle(call, decision, decision_id, None)
         return decision
 
     def _check(
@@ -246,7 +247,7 @@ class Client:
         call = self._call(name, args, attributes, agent, end_user)
         self._refuse_if_halted(call.agent, call.end_user, None)
         policy_set = self._policies()
-        decision, decision_id = self._decide(call, policy_set)
+        decision, decision_id = self._gate.decide(call, policy_set)
         self._spans.record_check(call, decision, decision_id)
         return call, decision, decision_id
 
@@ -263,7 +264,7 @@ class Client:
         """`check` for coroutines: the first bundle download runs in a worker thread."""
         await self._aensure_attempted()
         call, decision, decision_id = self._check(name, args, attributes, agent, end_user)
-        await self._asettle(call, decision, decision_id, None)
+        await self._gate.asettle(call, decision, decision_id, None)
         return decision
 
     @overload
@@ -314,20 +315,10 @@ class Client:
         end_user: str | None = None,
     ) -> ModelCall:
         """A span for one model call; `call.record(input_tokens=..., output_tokens=...)`."""
-        attrs: dict[str, SpanValue] = {
-            "gen_ai.operation.name": operation,
-            "gen_ai.request.model": model,
-        }
-        if provider:
-            attrs["gen_ai.provider.name"] = provider
         agent = agent if agent is not None else self.agent
-        if agent:
-            attrs["gen_ai.agent.name"] = agent
-            attrs["corral.agent.name"] = agent
         end_user = end_user if end_user is not None else current_end_user()
-        if end_user:
-            attrs["corral.end_user.id"] = end_user
         self._refuse_if_halted(agent, end_user, model)
+        attrs = model_call_attributes(model, provider, operation, agent, end_user)
         return ModelCall(self._spans.tracer, f"{operation} {model}", attrs)
 
     def end_user(self, external_id: str) -> AbstractContextManager[str]:
@@ -350,7 +341,7 @@ class Client:
         policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
             decision, decision_id = self._decide_in_span(span, proposed, policy_set)
-            self._settle(proposed, decision, decision_id, approval_timeout_seconds)
+            self._gate.settle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -374,7 +365,7 @@ class Client:
         policy_set = self._policies()
         with self._spans.tool_span(proposed) as span:
             decision, decision_id = self._decide_in_span(span, proposed, policy_set)
-            await self._asettle(proposed, decision, decision_id, approval_timeout_seconds)
+            await self._gate.asettle(proposed, decision, decision_id, approval_timeout_seconds)
             if decision.action is Action.STEER:
                 return cast(R, decision.replacement)
             try:
@@ -389,32 +380,10 @@ class Client:
         self, span: Span, proposed: ProposedCall, policy_set: PolicySet | None
     ) -> tuple[Decision, str | None]:
         """Decide a guarded call inside its span, which records the decision."""
-        decision, decision_id = self._decide(proposed, policy_set)
+        decision, decision_id = self._gate.decide(proposed, policy_set)
         if decision_id is not None:
             span.set_attributes(decision_attributes(decision, decision_id))
         return decision, decision_id
-
-    def _settle(
-        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
-    ) -> None:
-        """Return when the call may go ahead: raise a refusal, or wait for an approval."""
-        if decision.action is not Action.REQUIRE_APPROVAL:
-            enforce(decision, decision_id)
-            return
-        self._approvals.obtain(
-            call,
-            decision,
-            decision_id,
-            wait_seconds=wait if wait is not None else self.approval_timeout_seconds,
-        )
-
-    async def _asettle(
-        self, call: ProposedCall, decision: Decision, decision_id: str | None, wait: float | None
-    ) -> None:
-        if decision.action is Action.REQUIRE_APPROVAL:
-            await asyncio.to_thread(self._settle, call, decision, decision_id, wait)
-        else:
-            enforce(decision, decision_id)
 
     async def _aensure_attempted(self) -> None:
         if not self._state.attempted or not self._halts.attempted:
@@ -422,36 +391,15 @@ class Client:
             await asyncio.to_thread(self._state.ensure_attempted)
             await asyncio.to_thread(self._halts.ensure_attempted)
 
-    def _refuse_if_halted(self, agent: str | None, end_user: str | None, model: str | None) -> None:
-        """Raise `Halted` when an active halt covers the call; checked before any policy."""
+    def _ready(self) -> None:
         if self._closed:
             raise CorralError("the client is closed")
         if self._refresher is None:
             self.start()
-        state = self._halts
-        state.ensure_attempted()
-        if self.fail_closed:
-            age = state.age()
-            if age is None or age > self.max_staleness_seconds:
-                raise ServerUnreachable(
-                    "the active halts are unknown or stale and the client fails closed"
-                )
-        halt = covering(state.halts, agent, end_user, model)
-        if halt is None:
-            return
-        what = (
-            "the application"
-            if halt.scope == "application"
-            else (f"{halt.scope.replace('_', '-')} {halt.scope_value!r}")
-        )
-        raise Halted(
-            f"{what} is {halt.state} ({halt.id}): {halt.reason}",
-            halt_id=halt.id,
-            scope=halt.scope,
-            scope_value=halt.scope_value,
-            state=halt.state,
-            reason=halt.reason,
-        )
+
+    def _refuse_if_halted(self, agent: str | None, end_user: str | None, model: str | None) -> None:
+        self._ready()
+        self._gate.refuse_if_halted(agent, end_user, model)
 
     def _call(
         self,
@@ -472,54 +420,5 @@ class Client:
         )
 
     def _policies(self) -> PolicySet | None:
-        """The policy set to decide with, or None to allow before the first bundle."""
-        if self._closed:
-            raise CorralError("the client is closed")
-        state = self._state
-        if self._refresher is None:
-            self.start()
-        state.ensure_attempted()
-        policy_set = state.policy_set
-        if policy_set is None:
-            error = state.last_error
-            if isinstance(error, AuthenticationFailed):
-                raise AuthenticationFailed(error.message)
-            if self.fail_closed:
-                reason = error.message if error is not None else "no answer yet"
-                raise ServerUnreachable(f"no policy bundle received from Corral ({reason})")
-            if not self._warned_unenforced:
-                self._warned_unenforced = True
-                logger.warning(
-                    "corral: no policy bundle received yet; allowing calls until one arrives "
-                    "(pass fail_closed=True to refuse them instead)"
-                )
-            return None
-        if self.fail_closed:
-            age = state.age()
-            if age is None or age > self.max_staleness_seconds:
-                since = "never" if age is None else f"{age:.0f}s ago"
-                raise ServerUnreachable(
-                    f"Corral last answered {since}, more than the allowed "
-                    f"{self.max_staleness_seconds:g}s, and the client fails closed"
-                )
-        return policy_set
-
-    def _decide(
-        self, call: ProposedCall, policy_set: PolicySet | None
-    ) -> tuple[Decision, str | None]:
-        if policy_set is None:
-            return UNENFORCED, None
-        decision = policy_set.decide(
-            call.name, call.attributes, agent=call.agent, end_user=call.end_user
-        )
-        if decision.plain_allow:
-            return decision, None
-        for alert in decision.alerts:
-            logger.warning(
-                "corral: alert from policy %s (%s) on %s: %s",
-                alert.policy_name,
-                alert.policy_id,
-                call.name,
-                alert.message or "matched",
-            )
-        return decision, new_decision_id()
+        self._ready()
+        return self._gate.policy_set()

@@ -21,6 +21,23 @@ from corral_sdk.call import SpanValue
 from corral_sdk.spans import mark_failed
 
 
+def model_call_attributes(
+    model: str, provider: str | None, operation: str, agent: str | None, end_user: str | None
+) -> dict[str, SpanValue]:
+    attributes: dict[str, SpanValue] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.request.model": model,
+    }
+    if provider:
+        attributes["gen_ai.provider.name"] = provider
+    if agent:
+        attributes["gen_ai.agent.name"] = agent
+        attributes["corral.agent.name"] = agent
+    if end_user:
+        attributes["corral.end_user.id"] = end_user
+    return attributes
+
+
 class ModelCall:
     """One model call being recorded; `record()` adds what the provider reported."""
 

@@ -24,6 +24,7 @@ from corral.web.listing import (
 )
 from corral.web.responses import PagesDep, after_post, page_context
 from corral.web.templating import PAGE_HEADERS
+from corral.web.trace_view import trace_view_if_recorded
 from corral.web.viewer import CheckedViewerDep, ViewerDep
 
 router = page_router()
@@ -81,6 +82,7 @@ async def run_page(
     scope = application_scope(viewer)
     run, rows = await service.events_after(session, scope, run_id, after=0, limit=MAX_PAGE)
     shown = service.read(run)
+    traced = await trace_view_if_recorded(session, viewer, scope, run.trace_id)
     return pages.render(
         "run.html",
         page_context(
@@ -96,6 +98,7 @@ async def run_page(
             live=not service.has_ended(run),
             can_cancel=viewer.can("runs:write") and not service.has_ended(run),
             pretty_json=pretty_json,
+            traced=traced.context() if traced else None,
         ),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Path, Query, Request
@@ -10,7 +9,6 @@ from starlette.responses import Response
 
 from corral.api.deps import SessionDep
 from corral.core.clock import utcnow
-from corral.governance import decisions
 from corral.traces import queries
 from corral.traces.queries import SpanFilters, TraceFilters
 from corral.web.errors import page_router
@@ -23,19 +21,14 @@ from corral.web.listing import (
     window_start,
 )
 from corral.web.responses import PagesDep, page_context
+from corral.web.trace_view import trace_view
 from corral.web.viewer import ViewerDep
-from corral.web.waterfall import layout
 
 router = page_router()
 
 TRACES_PATH = "/traces"
 PAGE_SIZE = 50
 TRACE_STATUSES = ("ok", "error")
-# Decisions are stamped by the server when recorded, spans by the agent's clock.
-DECISION_SLACK = timedelta(minutes=5)
-# Rendering costs about 0.15 ms a span (bench/dashboard_pages.py): a huge trace shows its first
-# spans in waterfall order and points to the API for the rest.
-MAX_WATERFALL_SPANS = 500
 # Candidate spans one page of a text search examines (the API's default is 20,000): a page is
 # answered fast and its "Next page" continues the scan.
 SEARCH_SCAN_ROWS = 5_000
@@ -109,32 +102,14 @@ async def trace_page(
     session: SessionDep,
     pages: PagesDep,
 ) -> Response:
-    scope = application_scope(viewer)
-    trace, spans = await queries.get_trace(session, scope, trace_id)
-    made = (
-        await decisions.in_trace(
-            session,
-            scope,
-            trace.trace_id,
-            since=trace.start_time - DECISION_SLACK,
-            until=trace.end_time + DECISION_SLACK,
-        )
-        if viewer.can("policies:read")
-        else []
-    )
-    duration_ms = (trace.end_time - trace.start_time) / timedelta(milliseconds=1)
+    view = await trace_view(session, viewer, application_scope(viewer), trace_id)
     return pages.render(
         "trace.html",
         page_context(
             request,
             viewer,
-            title=f"Trace {trace.trace_id}",
-            trace=trace,
-            duration_ms=duration_ms,
-            bars=layout(spans)[:MAX_WATERFALL_SPANS],
-            span_total=len(spans),
-            max_spans=MAX_WATERFALL_SPANS,
-            decisions=made,
+            title=f"Trace {view.trace.trace_id}",
             pretty_json=pretty_json,
+            **view.context(),
         ),
     )
