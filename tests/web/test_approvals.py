@@ -21,8 +21,10 @@ XSS = '<script>alert("owned")</script>'
 HTMX = {"HX-Request": "true"}
 
 
-async def _agent_request(app: FastAPI, owner: ApiClient, **arguments: Any) -> dict[str, Any]:
-    key = await owner.create_key(["decisions:write"])
+async def _agent_request(
+    app: FastAPI, owner: ApiClient, key_name: str = "test key", **arguments: Any
+) -> dict[str, Any]:
+    key = await owner.create_key(["decisions:write"], name=key_name)
     async with asgi_client(app, token=key["key"]) as agent:
         return await request_approval(agent, **arguments)
 
@@ -187,3 +189,16 @@ async def test_signed_out_goes_to_sign_in(client: ApiClient) -> None:
     answer = await client.get("/approvals?status=denied")
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/sign-in?next=")
+
+
+async def test_the_card_names_the_requesting_key(
+    app: FastAPI, owner: ApiClient, stranger: ApiClient
+) -> None:
+    await approval_policy(owner)
+    created = await _agent_request(app, owner, key_name=f"billing agent {XSS}", amount=5)
+    page = (await owner.get("/approvals")).text
+    assert "<strong>billing agent &lt;script&gt;" in page
+    assert XSS not in page
+    assert created["requested_by"]["id"] in page
+    # A stranger's page never resolves this org's names (and cannot see the card at all).
+    assert "billing agent" not in (await stranger.get("/approvals")).text

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import BackgroundTasks, Form, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from corral.api.deps import ContainerDep, SessionDep
 from corral.core.errors import CorralError
 from corral.governance.approvals import decide, service
 from corral.governance.approvals.schemas import MAX_COMMENT_CHARS, ApprovalRead, Verdict
+from corral.identity.services import display_names
 from corral.web.control import PAGE_SIZE, attempt, discard, scope_of, when
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
@@ -25,7 +28,20 @@ TABS: tuple[Tab, ...] = get_args(Tab)
 ApprovalId = Annotated[str, Path(max_length=64)]
 
 
-def card(viewer: Viewer, approval: ApprovalRead) -> dict[str, Any]:
+async def requester_names(
+    session: AsyncSession, viewer: Viewer, approvals: Iterable[ApprovalRead]
+) -> dict[str, str]:
+    """The requesting users' and API keys' names, so a card says who asked, not only an id."""
+    asked = [a.requested_by for a in approvals if a.requested_by.id is not None]
+    return await display_names.user_and_key_names(
+        session,
+        scope_of(viewer).org_id,
+        user_ids=[r.id for r in asked if r.type == "user" and r.id],
+        key_ids=[r.id for r in asked if r.type == "api_key" and r.id],
+    )
+
+
+def card(viewer: Viewer, approval: ApprovalRead, names: Mapping[str, str]) -> dict[str, Any]:
     """What a card shows, and whether this viewer may answer it (the service decides anyway)."""
     mine = approval.requested_by.type == "user" and approval.requested_by.id == viewer.user.id
     answered = next((d.verdict for d in approval.decisions if d.user_id == viewer.user.id), None)
@@ -37,6 +53,7 @@ def card(viewer: Viewer, approval: ApprovalRead) -> dict[str, Any]:
         "resolved": when(approval.resolved_at),
         "decisions": [{**d.model_dump(), "when": when(d.created_at)} for d in approval.decisions],
         "mine": mine,
+        "requester": names.get(approval.requested_by.id or ""),
         "answered": answered,
         "can_decide": viewer.can("approvals:decide")
         and approval.status == "pending"
@@ -60,7 +77,9 @@ async def approvals_page(
         session, scope, status=status, agent=None, run_id=None, cursor=cursor, limit=PAGE_SIZE
     )
     found = await service.decisions_of(session, [row.id for row in rows])
-    cards = [card(viewer, service.read(row, found[row.id])) for row in rows]
+    approvals = [service.read(row, found[row.id]) for row in rows]
+    names = await requester_names(session, viewer, approvals)
+    cards = [card(viewer, approval, names) for approval in approvals]
     return pages.render(
         "approvals.html",
         page_context(
@@ -96,7 +115,8 @@ async def _decide(
         # htmx swaps only successful answers: the card comes back with the refusal in it.
         async with reading(container) as fresh:
             approval = await service.read_one(fresh, await service.get(fresh, scope, approval_id))
-        context = page_context(request, viewer, c=card(viewer, approval))
+            names = await requester_names(fresh, viewer, [approval])
+        context = page_context(request, viewer, c=card(viewer, approval, names))
         context["error"] = outcome.detail
         return await discard(session, pages.render("_approval_card.html", context))
     if outcome.resolved:
