@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from corral.core.clock import utcnow
+from corral.core.db import transaction
 from corral.governance.budgets import reservations
 from corral.governance.budgets.headroom import BudgetExceeded
 from corral.governance.budgets.models import Budget
@@ -102,6 +103,28 @@ async def test_expired_reservations_are_released(owner: ApiClient, app: FastAPI)
     usage = await _usage(app, budget["id"])
     assert usage.used == Decimal("0.5")
     assert usage.reserved == 0
+
+
+async def test_a_runs_holds_are_released_when_it_ends(owner: ApiClient, app: FastAPI) -> None:
+    budget = await create(owner, limit="1")
+    sessions = container_of(app).sessions
+    ended = await reservations.reserve(
+        sessions, owner.app_id, Subject(run_id="run_ended"), Decimal("0.6")
+    )
+    other = await reservations.reserve(
+        sessions, owner.app_id, Subject(run_id="run_other"), Decimal("0.3")
+    )
+    assert ended is not None
+    assert other is not None
+    async with transaction(sessions) as session:
+        assert await reservations.release_for_run(session, "run_ended") == 1
+        assert await reservations.release_for_run(session, "run_never_held") == 0
+    assert (await _usage(app, budget["id"])).reserved == Decimal("0.3")
+    # A settle that still arrives counts the real cost once, and the other run is untouched.
+    await reservations.settle(sessions, ended, Decimal("0.2"), called=True)
+    usage = await _usage(app, budget["id"])
+    assert usage.used == Decimal("0.2")
+    assert usage.reserved == Decimal("0.3")
 
 
 async def test_budgets_of_other_scopes_and_applications_do_not_apply(

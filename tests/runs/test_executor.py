@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy import update
 from corral.api.app import create_app
 from corral.core.clock import utcnow
 from corral.core.db import transaction
+from corral.governance.budgets import reservations
+from corral.governance.halts.matching import Subject
 from corral.run_stack import build_run_stack
 from corral.runs import queue
 from corral.runs.models import RUNNING, Run
@@ -111,18 +114,28 @@ async def test_expired_leases_are_requeued_once_then_failed(app: FastAPI) -> Non
             "/api/runs", json={"inline": {"manifest": MANIFEST, "prompt": "p"}, "input": {}}
         )
         run_id = created.json()["id"]
+        budget = await client.post("/api/budgets", json={"name": "b", "limit": "1"})
+        assert budget.status_code == 201, budget.text
         for attempt in (1, 2):
             claimed = await queue.claim(
                 container.sessions, f"gone-{attempt}", lease_seconds=30, limit=1
             )
             assert [run.id for run in claimed] == [run_id]
+            lost = claimed[0]
             async with transaction(container.sessions) as session:
                 await session.execute(
                     update(Run)
                     .where(Run.id == run_id)
                     .values(lease_expires_at=utcnow() - timedelta(seconds=1))
                 )
+            # The lost worker's sidecar held part of the budget for a model call in flight.
+            held = await reservations.reserve(
+                container.sessions, lost.application_id, Subject(run_id=run_id), Decimal("0.4")
+            )
+            assert held is not None
             recovered = await queue.recover_expired(container.sessions)
+            usage = (await client.get(f"/api/budgets/{budget.json()['id']}/usage")).json()
+            assert Decimal(usage["reserved"]) == 0
             expected = (1, 0) if attempt == 1 else (0, 1)
             assert (recovered.requeued, recovered.failed) == expected
         run = (await client.get(f"/api/runs/{run_id}")).json()

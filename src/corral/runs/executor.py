@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from corral.agents.manifest import Manifest
 from corral.core.clock import utcnow
 from corral.core.db import transaction
+from corral.governance.budgets import reservations
 from corral.runs.announcements import announce
 from corral.runs.events import STATUS
 from corral.runs.models import RUNNING, Run, RunEvent
@@ -278,6 +279,7 @@ class RunExecutor:
                     data["error"] = {"code": outcome.error_code, "message": outcome.error_message}
                 session.add(RunEvent(run_id=run.id, seq=seq, at=now, kind=STATUS, data=data))
                 recorder.next_seq = seq + 1
+                await reservations.release_for_run(session, run.id)
                 await announce(
                     session,
                     run,

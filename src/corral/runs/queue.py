@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from corral.core.clock import utcnow
 from corral.core.db import transaction
+from corral.governance.budgets import reservations
 from corral.runs.announcements import announce
 from corral.runs.events import STATUS
 from corral.runs.models import FAILED, QUEUED, RUNNING, Run, RunEvent
@@ -137,6 +138,8 @@ async def recover_expired(sessions: async_sessionmaker[AsyncSession]) -> Recover
                 or 0
             ) + 1
             previous = run.lease_owner
+            # The lost worker's sidecar will never settle what it held.
+            await reservations.release_for_run(session, run.id)
             run.lease_owner = None
             run.lease_expires_at = None
             if run.attempts < MAX_ATTEMPTS and run.cancel_requested_at is None:

@@ -170,3 +170,37 @@ async def release_expired(sessions: async_sessionmaker[AsyncSession], now: datet
             )
             await session.delete(row)
     return len(expired)
+
+
+async def release_for_run(session: AsyncSession, run_id: str) -> int:
+    """Release the holds a run still has when it ends or loses its worker, in the caller's
+    transaction: its sidecar is gone, so they would never settle and would block the budget
+    until they expired. A settle arriving later adds only the real amount (see `settle`)."""
+    held: Sequence[BudgetReservation] = (
+        await session.scalars(
+            select(BudgetReservation)
+            .where(BudgetReservation.run_id == run_id)
+            .order_by(BudgetReservation.budget_id)
+        )
+    ).all()
+    if not held:
+        return 0
+    # The budgets first, in id order, as `reserve` locks them: the two never deadlock.
+    await session.execute(
+        select(Budget.id)
+        .where(Budget.id.in_({row.budget_id for row in held}))
+        .order_by(Budget.id)
+        .with_for_update()
+    )
+    for row in held:
+        await session.execute(
+            update(BudgetBucket)
+            .where(
+                BudgetBucket.budget_id == row.budget_id,
+                BudgetBucket.bucket_start == row.bucket_start,
+            )
+            .values(reserved=BudgetBucket.reserved - row.amount)
+            .execution_options(synchronize_session=False)
+        )
+        await session.delete(row)
+    return len(held)
