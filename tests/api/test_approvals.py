@@ -356,3 +356,50 @@ async def test_an_end_user_sees_only_their_own_requests(app: FastAPI, owner: Api
         assert (
             await agent.get(f"/api/approvals/{approval_id}", headers=as_alice)
         ).status_code == 200
+
+
+async def test_the_requester_withdraws_and_nobody_can_approve_after(
+    app: FastAPI, owner: ApiClient
+) -> None:
+    await approval_policy(owner)
+    async with (
+        await sdk_client(app, owner) as agent,
+        await sdk_client(app, owner) as other_agent,
+        member(app, owner, "ada@example.com") as ada,
+    ):
+        approval_id = (await request_approval(agent))["id"]
+        # Another key does not even see the request; a person who reads it may not withdraw it.
+        unseen = await other_agent.post(f"/api/approvals/{approval_id}/withdraw")
+        assert unseen.status_code == 404
+        refused = await owner.post(f"/api/approvals/{approval_id}/withdraw")
+        assert (refused.status_code, refused.json()["code"]) == (403, "not_requester")
+        withdrawn = await agent.post(f"/api/approvals/{approval_id}/withdraw")
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert withdrawn.json()["status"] == "expired"
+        late = await ada.post(f"/api/approvals/{approval_id}/approve")
+        assert (late.status_code, late.json()["code"]) == (409, "approval_expired")
+        again = await agent.post(f"/api/approvals/{approval_id}/withdraw")
+        assert again.json()["status"] == "expired"
+        assert (await audit_actions(app, approval_id))[-1] == "approval.withdrawn"
+
+
+async def test_an_approval_that_won_the_race_is_what_withdraw_answers(
+    app: FastAPI, owner: ApiClient
+) -> None:
+    await approval_policy(owner)
+    async with await sdk_client(app, owner) as agent, member(app, owner, "ada@example.com") as ada:
+        approval_id = (await request_approval(agent))["id"]
+        assert (await ada.post(f"/api/approvals/{approval_id}/approve")).status_code == 200
+        answered = await agent.post(f"/api/approvals/{approval_id}/withdraw")
+        assert answered.status_code == 200
+        assert answered.json()["status"] == "approved"
+
+
+async def test_another_organization_cannot_withdraw(
+    app: FastAPI, owner: ApiClient, stranger: ApiClient
+) -> None:
+    await approval_policy(owner)
+    async with await sdk_client(app, owner) as agent:
+        approval_id = (await request_approval(agent))["id"]
+    refused = await stranger.post(f"/api/approvals/{approval_id}/withdraw")
+    assert refused.status_code == 404

@@ -173,8 +173,10 @@ def test_the_clients_own_wait_bounds_the_call(
 
     with pytest.raises(ApprovalTimeout):
         transfer(7)
-    # The request stays for people to see; it expires on the server later.
-    assert approver.http.get("/api/approvals").json()["data"][0]["status"] == "pending"
+    # The client withdrew its request: nobody is left to approve a call that will never run.
+    assert approver.http.get("/api/approvals").json()["data"] == []
+    ended = approver.http.get("/api/approvals", params={"status": "expired"}).json()["data"]
+    assert [a["tool_name"] for a in ended] == ["transfer"]
 
 
 def test_without_the_decisions_scope_no_call_runs(corral: Corral) -> None:

@@ -107,6 +107,10 @@ class ApprovalRequester:
                 )
             )
         answered = self._wait(session, approval, wait_seconds, decision, decision_id)
+        if answered.get("status") == "pending":
+            # Our own wait ran out first: end the request, so nobody approves a call that will
+            # never run. An approval that won the race comes back in the answer.
+            answered = self._withdraw(session, answered)
         status = answered.get("status")
         if status == "approved":
             return
@@ -209,6 +213,23 @@ class ApprovalRequester:
                     )
                 current = response.json()
         return current
+
+    def _withdraw(self, session: requests.Session, pending: dict[str, Any]) -> dict[str, Any]:
+        """Withdraw a request we stopped waiting for; how it ended. Best effort: if Corral
+        cannot be told, the request expires on its own and the call is not made anyway."""
+        try:
+            response = session.post(f"{self.url}/{pending['id']}/withdraw", timeout=self._timeout)
+        except requests.RequestException:
+            return _withdrawn(pending)
+        with response:
+            if response.status_code != 200:
+                return _withdrawn(pending)
+            answered: dict[str, Any] = response.json()
+            return answered
+
+
+def _withdrawn(approval: dict[str, Any]) -> dict[str, Any]:
+    return {**approval, "status": "expired"}
 
 
 def _denial(approval: dict[str, Any]) -> str:

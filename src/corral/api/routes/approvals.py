@@ -9,7 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query, status
 from corral.api.deps import AppScopeDep, ContainerDep, PageDep, SessionDep
 from corral.api.openapi import ERRORS, problem_response
 from corral.core.pagination import Page
-from corral.governance.approvals import decide, service, waiting
+from corral.governance.approvals import decide, service, waiting, withdraw
 from corral.governance.approvals.schemas import (
     ApprovalCreate,
     ApprovalDecide,
@@ -146,3 +146,24 @@ async def deny(
 ) -> ApprovalRead:
     """Deny as a signed-in person: one deny vetoes the request at once."""
     return await _decide(approval_id, "deny", body, scope, session, container, background)
+
+
+@router.post(
+    "/api/approvals/{approval_id}/withdraw",
+    response_model=ApprovalRead,
+    responses={403: problem_response("`not_requester`: only the identity that asked may.")},
+)
+async def withdraw_approval(
+    approval_id: ApprovalId,
+    scope: AppScopeDep,
+    session: SessionDep,
+    container: ContainerDep,
+    background: BackgroundTasks,
+) -> ApprovalRead:
+    """Stop waiting: the requester's own pending request ends as `expired` (`withdrawn` in its
+    webhook). A request already decided is answered as it is, so a requester that lost the race
+    to an approval learns that it may run the call."""
+    withdrawn = await withdraw.withdraw(session, scope, approval_id)
+    if withdrawn.resolved:
+        background.add_task(container.approval_signals.resolved, [withdrawn.approval.id])
+    return await service.read_one(session, withdrawn.approval)
