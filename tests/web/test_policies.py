@@ -7,16 +7,17 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import insert
 
 from corral.core.clock import utcnow
 from corral.core.db import transaction
-from corral.governance.models import DecisionRecord
+from corral.core.ids import earliest_id
+from corral.governance.models import DecisionPolicy
 from tests.api.approvals_support import member
 from tests.clients import ApiClient
 from tests.traces.support import container_of
 from tests.web.policy_support import FORM, XSS, create_policy, post_fields
-from tests.web.seeding import add_trace, span_row
+from tests.web.seeding import add_decision, add_trace, span_row
 from tests.web.support import post_form
 
 TRACE = "5" * 32
@@ -193,24 +194,30 @@ async def test_the_list_counts_matches_and_filters(app: FastAPI, owner: ApiClien
     search = {"name": "tool.search", "attributes": {}}
     # A log policy matches without deciding: the answer is an allow, recorded with the match.
     assert (await owner.post("/api/decisions", json=search)).json()["decision_id"]
+    # Three days ago, both took part in one more.
+    old = utcnow() - timedelta(days=3)
+    record_id = earliest_id("dec", old)
+    await add_decision(
+        container_of(app), owner.org_id, owner.app_id, TRACE, id=record_id, created_at=old
+    )
     async with transaction(container_of(app).sessions) as session:
-        oldest = await session.scalar(
-            DecisionRecord.__table__.select()
-            .with_only_columns(DecisionRecord.id)
-            .where(DecisionRecord.application_id == owner.app_id)
-            .order_by(DecisionRecord.id)
-            .limit(1)
-        )
         await session.execute(
-            update(DecisionRecord)
-            .where(DecisionRecord.id == oldest)
-            .values(created_at=utcnow() - timedelta(days=3))
+            insert(DecisionPolicy),
+            [
+                {
+                    "record_id": record_id,
+                    "policy_id": policy_id,
+                    "role": role,
+                    "application_id": owner.app_id,
+                }
+                for policy_id, role in ((shell, "decided"), (audit, "matched"))
+            ],
         )
     page = (await owner.get("/policies")).text
-    assert "2 matches in 24 hours for no shell" in page
-    assert "3 matches in 7 days for no shell" in page
-    assert "3 matches in 24 hours for log everything" in page
-    assert "4 matches in 7 days for log everything" in page
+    assert "3 matches in 24 hours for no shell" in page
+    assert "4 matches in 7 days for no shell" in page
+    assert "4 matches in 24 hours for log everything" in page
+    assert "5 matches in 7 days for log everything" in page
     assert f"/decisions?policy={shell}&amp;within=24h" in page
     only_log = (await owner.get("/policies?action=log")).text
     assert "log everything" in only_log

@@ -1,7 +1,11 @@
 """How often each policy on a page took part in a recorded decision: one grouped query.
 
-The evidence index `(application_id, policy_id, record_id)` finds a policy's decisions, the
-decision's primary key its time; the page's policies are counted together, never one by one.
+"Took part" is what the decisions page's policy filter shows: decided, matched without
+deciding (log, alert, an admitted throttle), matched in shadow, or failed to evaluate. The
+window is bounded on the record id, which is time-ordered (UUIDv7), so the count is a range
+scan of the evidence index `(application_id, policy_id, record_id)` alone, without reading a
+decision row. The id is the time the evidence was recorded; evidence from an SDK's spans
+carries the call's time in `created_at`, usually seconds earlier.
 """
 
 from __future__ import annotations
@@ -13,14 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from corral.governance.models import DecisionPolicy, DecisionRecord
+from corral.core.ids import earliest_id
+from corral.governance.models import DecisionPolicy
 from corral.identity.access import AppScope
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
-# "Matches": the decisions a policy decided, matched without deciding, or matched in shadow;
-# a failed evaluation is not a match.
-MATCH_ROLES = ("decided", "matched", "shadow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,27 +34,23 @@ class Matches:
 async def match_counts(
     session: AsyncSession, scope: AppScope, policy_ids: Sequence[str], now: datetime
 ) -> dict[str, Matches]:
-    """Decisions each policy matched in the last 24 hours and the last 7 days."""
+    """Decisions each policy took part in during the last 24 hours and the last 7 days."""
     scope.require("policies:read")
     if not policy_ids:
         return {}
-    day_ago = now - DAY
+    record = DecisionPolicy.record_id
+    day_floor = earliest_id("dec", now - DAY)
+    # A policy both decided and matched one call: a record counts once.
     rows = await session.execute(
         select(
             DecisionPolicy.policy_id,
-            func.count(func.distinct(DecisionPolicy.record_id)),
-            func.count(
-                func.distinct(
-                    case((DecisionRecord.created_at >= day_ago, DecisionPolicy.record_id))
-                )
-            ),
+            func.count(func.distinct(record)),
+            func.count(func.distinct(case((record >= day_floor, record)))),
         )
-        .join(DecisionRecord, DecisionRecord.id == DecisionPolicy.record_id)
         .where(
             DecisionPolicy.application_id == scope.application_id,
             DecisionPolicy.policy_id.in_(list(policy_ids)),
-            DecisionPolicy.role.in_(MATCH_ROLES),
-            DecisionRecord.created_at >= now - WEEK,
+            record >= earliest_id("dec", now - WEEK),
         )
         .group_by(DecisionPolicy.policy_id)
     )
