@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from corral.api.deps import SessionDep
@@ -21,7 +22,7 @@ from corral.web.errors import page_router
 from corral.web.listing import application_scope, compact_json
 from corral.web.responses import PagesDep, after_post, page_context
 from corral.web.routes.policies import POLICIES_PATH, PolicyId, policy_path
-from corral.web.viewer import CheckedViewerDep, ViewerDep
+from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()
 
@@ -59,7 +60,7 @@ def shown(value: object) -> str:
     return value if isinstance(value, str) else compact_json(value)
 
 
-async def _current(session: SessionDep, viewer: ViewerDep, policy_id: str) -> PolicyRecord | None:
+async def _current(session: AsyncSession, viewer: Viewer, policy_id: str) -> PolicyRecord | None:
     return await policies.find(session, application_scope(viewer), policy_id)
 
 
