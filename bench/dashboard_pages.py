@@ -4,7 +4,10 @@ Seeds a fresh SQLite database (or $CORRAL_BENCH_DATABASE_URL) with RUNS runs ove
 (each with a few log events) and SPANS spans in traces of SPANS_PER_TRACE spans (one trace of
 BIG_TRACE spans for the waterfall), signs in, then times in-process (ASGI, no network):
 the runs list, the runs list filtered by status and time, a run's detail, the traces list,
-a span search, and the big trace's waterfall. Prints p50/p90/p99 per page.
+a span search, and the big trace's waterfall; then, with POLICIES policies and DECISIONS
+recorded decisions over the last 7 days, the policies list (its match counts), the decisions
+list (all, blocked in 24 h, one policy's) and a policy draft simulated over the last 1,000 and
+10,000 spans. Prints p50/p90/p99 per page.
 
     .venv/bin/python -m bench.dashboard_pages [RUNS] [SPANS] [REQUESTS] [BIG_TRACE]
 """
@@ -29,15 +32,20 @@ from corral.api.app import create_app
 from corral.container import Container
 from corral.core.clock import utcnow
 from corral.core.db import transaction
-from corral.core.ids import new_id
+from corral.core.ids import earliest_id, new_id
 from corral.core.logging import configure as configure_logging
 from corral.core.settings import LogSettings
+from corral.governance.models import DecisionPolicy, DecisionRecord, PolicyRecord
 from corral.runs.models import Run, RunEvent
 from corral.traces.models import Span, Trace
 
 SPANS_PER_TRACE = 100
 BATCH = 2000
 BIG_TRACE_ID = "b" * 32
+POLICIES = 20
+DECISIONS = 100_000
+# Simulations are slower than pages: fewer of them.
+SIMULATIONS = 10
 
 
 def _run_rows(org_id: str, app_id: str, runs: int) -> list[dict[str, Any]]:
@@ -155,6 +163,116 @@ async def _seed(
     return str(run_rows[len(run_rows) // 2]["id"])
 
 
+def _governance_rows(
+    org_id: str, app_id: str, decisions: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Policies, and decisions over the last 7 days each naming the policy that decided."""
+    now = utcnow()
+    policies: list[dict[str, Any]] = [
+        {
+            "id": new_id("pol"),
+            "org_id": org_id,
+            "application_id": app_id,
+            "name": f"policy {n}",
+            "description": "",
+            "expression": f'name == "tool.n{n}"',
+            "action": "block" if n % 2 else "log",
+            "action_config": {},
+            "priority": n,
+            "applies_to": [],
+            "enabled": True,
+            "shadow": n % 5 == 0,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(POLICIES)
+    ]
+    records: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+    for i in range(decisions):
+        policy = policies[i % POLICIES]
+        made = now - timedelta(seconds=i * 7 * 86_400 / max(decisions, 1))
+        # Ids are time-ordered like the ones evidence gets when it is recorded.
+        record_id = earliest_id("dec", made)
+        records.append(
+            {
+                "id": record_id,
+                "org_id": org_id,
+                "application_id": app_id,
+                "decision_id": f"d{i}",
+                "source": "sdk",
+                "call_name": "tool.search",
+                "agent": "bench",
+                "action": policy["action"],
+                "policy_id": policy["id"],
+                "policy_name": policy["name"],
+                "trace_id": f"{i:032x}",
+                "created_at": made,
+            }
+        )
+        roles.append(
+            {
+                "record_id": record_id,
+                "policy_id": policy["id"],
+                "role": "decided",
+                "application_id": app_id,
+            }
+        )
+    return policies, records, roles
+
+
+async def _seed_governance(container: Container, org_id: str, app_id: str, decisions: int) -> str:
+    policies, records, roles = _governance_rows(org_id, app_id, decisions)
+    async with transaction(container.sessions) as session:
+        await session.execute(insert(PolicyRecord), policies)
+        for start in range(0, len(records), BATCH):
+            await session.execute(insert(DecisionRecord), records[start : start + BATCH])
+            await session.execute(insert(DecisionPolicy), roles[start : start + BATCH])
+    return str(policies[1]["id"])
+
+
+async def _time_simulation(web: httpx2.AsyncClient, spans: int, requests: int) -> list[float]:
+    draft = {
+        "name": "draft",
+        "description": "",
+        "expression": 'name == "tool.search" && attrs["query"].endsWith("7")',
+        "action": "block",
+        "action_config": "{}",
+        "priority": "0",
+        "applies_to": "",
+        "enabled": "on",
+        "shadow": "",
+        "spans": str(spans),
+    }
+    headers = {"HX-Request": "true"}
+    timings: list[float] = []
+    for n in range(requests + 1):
+        started = time.perf_counter()
+        response = await web.post("/policies/simulate", data=draft, headers=headers)
+        assert response.status_code == 200, response.text
+        assert f"of the last {spans} " in response.text, response.text
+        if n:  # the first warms up
+            timings.append((time.perf_counter() - started) * 1000)
+    return sorted(timings)
+
+
+async def _governance_timings(
+    web: httpx2.AsyncClient, container: Container, me: dict[str, Any], requests: int
+) -> dict[str, list[float]]:
+    policy_id = await _seed_governance(container, me["org_id"], me["application_id"], DECISIONS)
+    pages = {
+        f"policies list ({POLICIES}, counts)": "/policies",
+        "decisions list": "/decisions",
+        "decisions blocked, 24 h": "/decisions?action=block&within=24h",
+        "decisions of one policy": f"/decisions?policy={policy_id}",
+    }
+    results = {name: await _time(web, url, requests) for name, url in pages.items()}
+    for spans in (1000, 10_000):
+        results[f"simulate over {spans} spans"] = await _time_simulation(web, spans, SIMULATIONS)
+    return results
+
+
 async def _time(web: httpx2.AsyncClient, url: str, requests: int) -> list[float]:
     for _ in range(5):
         assert (await web.get(url)).status_code == 200, url
@@ -175,7 +293,9 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(transport=transport, base_url="http://bench") as web:
                 body = {"email": "bench@example.com", "password": PASSWORD, "name": "Bench"}
-                assert (await web.post("/api/auth/register", json=body)).status_code == 201
+                registered = await web.post("/api/auth/register", json=body)
+                assert registered.status_code == 201
+                web.headers["X-CSRF-Token"] = registered.json()["csrf_token"]
                 me = (await web.get("/api/me")).json()
                 seeding = time.perf_counter()
                 run_id = await _seed(
@@ -192,11 +312,14 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     f"trace waterfall ({big} spans)": f"/traces/{BIG_TRACE_ID}",
                 }
                 results = {name: await _time(web, url, requests) for name, url in pages.items()}
+                container = app.state.container
+                results.update(await _governance_timings(web, container, me, requests))
     print(f"dashboard pages: {runs} runs, {spans} spans, {requests} requests each (in-process)")
+    print(f"  and {POLICIES} policies, {DECISIONS} decisions; {SIMULATIONS} simulations each")
     print(f"  seeding took {seeded_s:.0f} s")
     for name, timings in results.items():
         q = statistics.quantiles(timings, n=100)
-        print(f"  {name:32} p50 {q[49]:7.2f} ms  p90 {q[89]:7.2f} ms  p99 {q[98]:7.2f} ms")
+        print(f"  {name:34} p50 {q[49]:7.2f} ms  p90 {q[89]:7.2f} ms  p99 {q[98]:7.2f} ms")
 
 
 if __name__ == "__main__":

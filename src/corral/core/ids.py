@@ -7,6 +7,7 @@ keyset pagination on the primary key return rows in creation order.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import uuid_utils
 
@@ -28,6 +29,13 @@ def _encode(value: int) -> str:
 def new_id(prefix: str) -> str:
     """A new identifier with the given prefix (`org`, `app`, `usr`, …)."""
     return f"{prefix}_{_encode(uuid_utils.uuid7().int)}"
+
+
+def earliest_id(prefix: str, moment: datetime) -> str:
+    """The smallest id `new_id(prefix)` can make at `moment`: a bound on the primary key that
+    selects the rows made since then (UUIDv7 starts with the Unix time in milliseconds)."""
+    milliseconds = max(0, int(moment.timestamp() * 1000))
+    return f"{prefix}_{_encode(milliseconds << 80)}"
 
 
 def is_well_formed(value: str, prefix: str | None = None) -> bool:

@@ -113,6 +113,8 @@ class DecisionRecord(Base):
     __table_args__ = (
         UniqueConstraint("application_id", "decision_id"),
         Index("ix_policy_decisions_application_created", "application_id", "created_at"),
+        # Newest first is by id (time-ordered): without it a list sorts the whole application.
+        Index("ix_policy_decisions_application_id", "application_id", "id"),
     )
 
     id: Mapped[str] = _id("dec")

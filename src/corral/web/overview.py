@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
-from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,10 +40,6 @@ class Overview:
     webhooks: Tile | None
 
 
-def _since(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 async def _runs_today(session: AsyncSession, scope: AppScope, day_start: datetime) -> list[Tile]:
     rows = await session.execute(
         select(Run.status, func.count())
@@ -69,8 +64,7 @@ async def _blocked(session: AsyncSession, scope: AppScope, now: datetime) -> Til
             DecisionRecord.created_at >= since,
         )
     )
-    query = urlencode({"action": "block", "since": _since(since)})
-    return Tile("blocked calls (24 h)", count or 0, f"/api/decisions?{query}")
+    return Tile("blocked calls (24 h)", count or 0, "/decisions?action=block&within=24h")
 
 
 async def _pending_approvals(session: AsyncSession, scope: AppScope) -> Tile:

@@ -19,6 +19,8 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "/", None),
     ("Runs", "/runs", "runs:read"),
     ("Traces", "/traces", "traces:read"),
+    ("Policies", "/policies", "policies:read"),
+    ("Decisions", "/decisions", "policies:read"),
     ("Approvals", "/approvals", "approvals:read"),
     ("Halts", "/halts", "halts:read"),
     ("Budgets", "/budgets", "budgets:read"),
