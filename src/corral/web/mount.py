@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from corral.web.routes import (
     accounts,
+    agent_editor,
+    agents,
     api_keys,
     approvals,
     audit_log,
@@ -15,6 +17,7 @@ from corral.web.routes import (
     members,
     overview,
     runs,
+    schedules,
     traces,
     webhooks,
 )
@@ -30,7 +33,10 @@ def install(app: FastAPI) -> None:
         accounts,
         overview,
         email_links,
+        agents,
+        agent_editor,
         runs,
+        schedules,
         traces,
         approvals,
         halts,
