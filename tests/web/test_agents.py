@@ -37,8 +37,10 @@ def text(value: dict[str, Any]) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-async def _create(client: ApiClient, *, publish: bool = True, **fields: Any) -> Any:
-    form = {"manifest": text(manifest(**fields)), "prompt": "Route the ticket."}
+async def _create(
+    client: ApiClient, *, publish: bool = True, prompt: str = "Route the ticket.", **fields: Any
+) -> Any:
+    form = {"manifest": text(manifest(**fields)), "prompt": prompt}
     if publish:
         form["publish"] = "on"
     return await post_form(client, "/agents", "/agents", **form)
@@ -54,7 +56,7 @@ async def _edit(client: ApiClient, name: str, **fields: str) -> Any:
 
 
 async def test_create_list_detail_and_version(owner: ApiClient) -> None:
-    created = await _create(owner, description=f"routes {XSS}")
+    created = await _create(owner, description=f"routes {XSS}", prompt=f"Route. {XSS}")
     assert created.status_code == 303, created.text
     assert created.headers["location"] == "/agents/triage"
 
@@ -71,6 +73,7 @@ async def test_create_list_detail_and_version(owner: ApiClient) -> None:
     assert detail.status_code == 200, detail.text
     assert XSS not in detail.text
     assert "<code>scripted</code>" in detail.text
+    assert "Route. &lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;</pre>" in detail.text
     assert "&#34;ticket&#34;" in detail.text  # the input schema, escaped JSON
     assert 'href="/agents/triage/versions/1.0.0"' in detail.text
     assert 'href="/api/agents/triage/export"' in detail.text
@@ -79,7 +82,8 @@ async def test_create_list_detail_and_version(owner: ApiClient) -> None:
 
     version = await owner.get("/agents/triage/versions/1.0.0")
     assert version.status_code == 200
-    assert "Route the ticket." in version.text
+    assert "Route. &lt;script&gt;" in version.text
+    assert XSS not in version.text
     assert 'href="/api/agents/triage/export?version=1.0.0"' in version.text
     assert (await owner.get("/agents/triage/versions/9.9.9")).status_code == 404
     assert (await owner.get("/agents/nobody")).status_code == 404
