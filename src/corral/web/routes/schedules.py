@@ -3,13 +3,9 @@ and the fire-time preview the form shows as the cron expression is typed (htmx).
 
 from __future__ import annotations
 
-import functools
-import itertools
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Form, Path, Query, Request
 from pydantic import ValidationError
@@ -19,7 +15,6 @@ from starlette.responses import Response
 from corral.agents import service as agents
 from corral.api.deps import ContainerDep, SessionDep
 from corral.api.errors import status_of
-from corral.core.clock import utcnow
 from corral.core.errors import CorralError
 from corral.core.pagination import MAX_PAGE_SIZE
 from corral.runs import cron, schedules
@@ -28,6 +23,7 @@ from corral.runs.schedule_schemas import ScheduleCreate, ScheduleUpdate
 from corral.web.agent_forms import Problem, pretty, read_input, validation_problems
 from corral.web.control import PAGE_SIZE, attempt, discard, scope_of, show_refusal, when
 from corral.web.errors import error_page, page_router
+from corral.web.fire_times import fire_times_shown
 from corral.web.isolated import attempt_isolated
 from corral.web.listing import next_page_url
 from corral.web.responses import PagesDep, after_post, page_context
@@ -52,48 +48,8 @@ _NEW = {
 }
 
 
-# Fire times ahead per (expression, zone): finding them parses the expression (about a
-# millisecond each, and a list shows fifty), and they stay true until they pass.
-_AHEAD: dict[tuple[str, str], tuple[datetime, ...]] = {}
-_AHEAD_SPAN = 20
-_AHEAD_KEYS = 4096
-
-
-def _upcoming(expression: str, zone: ZoneInfo, now: datetime, count: int) -> list[datetime]:
-    """The first `count` fire times after `now`."""
-    key = (expression, zone.key)
-    known = _AHEAD.get(key)
-    if known is not None:
-        ahead = [at for at in known if at > now]
-        # Fewer than the span known means the expression stops firing within the horizon.
-        if len(ahead) >= count or len(known) < _AHEAD_SPAN:
-            return ahead[:count]
-    fresh = tuple(itertools.islice(cron.fire_times(expression, zone, now), _AHEAD_SPAN))
-    if len(_AHEAD) >= _AHEAD_KEYS:
-        _AHEAD.clear()
-    _AHEAD[key] = fresh
-    return list(fresh[:count])
-
-
-# Checking parses with croniter too; expressions repeat from one list to the next.
-_checked_cron = functools.lru_cache(maxsize=4096)(cron.check_cron)
-
-
-def _fire_times(expression: str, timezone: str, count: int) -> tuple[list[str], str | None]:
-    """The next fire times on the zone's wall clock, or why there are none."""
-    try:
-        normalized = _checked_cron(expression)
-        zone = cron.check_timezone(timezone.strip())
-    except ValueError as exc:
-        return [], str(exc)
-    fires = _upcoming(normalized, zone, utcnow(), count)
-    if not fires:
-        return [], f"{normalized!r} never fires in the coming years"
-    return [at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") for at in fires], None
-
-
 def _preview_context(expression: str, timezone: str) -> dict[str, Any]:
-    fires, problem = _fire_times(expression, timezone, PREVIEW_FIRES)
+    fires, problem = fire_times_shown(expression, timezone, PREVIEW_FIRES)
     return {"fires": fires, "cron_problem": problem}
 
 
@@ -128,7 +84,7 @@ async def _rows(
     for schedule in found:
         fires: list[str] = []
         if schedule.enabled:
-            fires, _ = _fire_times(schedule.cron, schedule.timezone, LISTED_FIRES)
+            fires, _ = fire_times_shown(schedule.cron, schedule.timezone, LISTED_FIRES)
         rows.append(
             {
                 "schedule": schedule,
