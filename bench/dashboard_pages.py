@@ -7,7 +7,8 @@ the runs list, the runs list filtered by status and time, a run's detail, the tr
 a span search, and the big trace's waterfall; then, with POLICIES policies and DECISIONS
 recorded decisions over the last 7 days, the policies list (its match counts), the decisions
 list (all, blocked in 24 h, one policy's) and a policy draft simulated over the last 1,000 and
-10,000 spans. Prints p50/p90/p99 per page.
+10,000 spans; and (with 50 agents and 50 schedules) the agents list, an agent owning every
+run, an agent with none, and the schedules list. Prints p50/p90/p99 per page.
 
     .venv/bin/python -m bench.dashboard_pages [RUNS] [SPANS] [REQUESTS] [BIG_TRACE]
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from bench.dashboard_overview import PASSWORD, STATUSES, _settings
 from corral.api.app import create_app
@@ -273,6 +274,46 @@ async def _governance_timings(
     return results
 
 
+AGENTS = 50
+SCHEDULES = 50
+
+
+async def _seed_agents(web: httpx2.AsyncClient, container: Container) -> None:
+    """AGENTS agents (each published twice), every seeded run belonging to the first ("bench"),
+    none to "quiet", and SCHEDULES schedules of "bench"."""
+    agent_ids: dict[str, str] = {}
+    for n in range(AGENTS):
+        name = "bench" if n == 0 else "quiet" if n == 1 else f"agent-{n}"
+        manifest = {
+            "name": name,
+            "version": "1.0.0",
+            "description": f"Agent {n}",
+            "input_schema": {"type": "object", "properties": {"question": {"type": "string"}}},
+            "model": {"provider": "scripted", "turns": [{"output": {}}]},
+        }
+        created = await web.post("/api/agents", json={"manifest": manifest, "prompt": "Answer."})
+        assert created.status_code == 201, created.text
+        agent_ids[name] = created.json()["id"]
+        manifest["version"] = "1.1.0"
+        assert (
+            await web.put(f"/api/agents/{name}/draft", json={"manifest": manifest, "prompt": "2"})
+        ).status_code == 200
+        assert (await web.post(f"/api/agents/{name}/publish")).status_code == 201
+    async with transaction(container.sessions) as session:
+        await session.execute(
+            update(Run).where(Run.agent_name == "bench").values(agent_id=agent_ids["bench"])
+        )
+    for n in range(SCHEDULES):
+        body = {
+            "name": f"schedule {n}",
+            "agent": "bench",
+            "cron": f"{n % 60} */2 * * 1-5",
+            "timezone": "Europe/Paris",
+            "input": {"question": "scheduled"},
+        }
+        assert (await web.post("/api/schedules", json=body)).status_code == 201
+
+
 async def _time(web: httpx2.AsyncClient, url: str, requests: int) -> list[float]:
     for _ in range(5):
         assert (await web.get(url)).status_code == 200, url
@@ -301,6 +342,7 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                 run_id = await _seed(
                     app.state.container, me["org_id"], me["application_id"], runs, spans, big
                 )
+                await _seed_agents(web, app.state.container)
                 seeded_s = time.perf_counter() - seeding
                 pages = {
                     "runs list": "/runs",
@@ -310,6 +352,10 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     "traces with errors, 7 d": "/traces?status=error&window=7d",
                     "span search q=value 4": "/traces?q=value%204",
                     f"trace waterfall ({big} spans)": f"/traces/{BIG_TRACE_ID}",
+                    f"agents list ({AGENTS})": "/agents",
+                    f"agent with {runs} runs": "/agents/bench",
+                    "agent with no runs": "/agents/quiet",
+                    f"schedules ({SCHEDULES})": "/schedules",
                 }
                 results = {name: await _time(web, url, requests) for name, url in pages.items()}
                 container = app.state.container

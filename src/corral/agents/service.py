@@ -106,6 +106,19 @@ async def list_page(
     return await paginate(session, query, Agent.id, cursor=cursor, limit=limit)
 
 
+async def names_by_id(session: AsyncSession, scope: AppScope, ids: Sequence[str]) -> dict[str, str]:
+    """The names of the application's agents among `ids`."""
+    scope.require("agents:read")
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Agent.id, Agent.name).where(
+            Agent.application_id == scope.application_id, Agent.id.in_(set(ids))
+        )
+    )
+    return dict(rows.all())
+
+
 async def _flush_unique(session: AsyncSession, name: str) -> None:
     try:
         await session.flush()
@@ -149,6 +162,46 @@ async def update_draft(
     _set_draft(agent, manifest, prompt)
     _audit(session, scope, "agent.draft_updated", agent, {"version": manifest.version})
     return agent
+
+
+def draft_tag(agent: Agent) -> str:
+    """What an editor saw: the draft and the newest published version. A save or publish that
+    names an older tag would overwrite a change it never saw."""
+    seen = f"{digest(agent.draft_manifest, agent.draft_prompt)}:{agent.latest_version or ''}"
+    return hashlib.sha256(seen.encode()).hexdigest()[:32]
+
+
+def require_draft_tag(agent: Agent, expected: str) -> None:
+    if expected != draft_tag(agent):
+        raise Conflict(
+            "the draft changed since this editor was opened (saved or published by someone "
+            "else); reload to see it, then apply your changes again",
+            code="draft_changed",
+        )
+
+
+async def published_digests(
+    session: AsyncSession, scope: AppScope, agents: Sequence[Agent]
+) -> dict[str, str]:
+    """Each agent's newest published version's digest, by agent id (none: never published)."""
+    scope.require("agents:read")
+    ids = [agent.id for agent in agents if agent.latest_version is not None]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(AgentVersion.agent_id, AgentVersion.digest)
+        .join(
+            Agent,
+            (Agent.id == AgentVersion.agent_id) & (Agent.latest_version == AgentVersion.version),
+        )
+        .where(Agent.application_id == scope.application_id, Agent.id.in_(ids))
+    )
+    return dict(rows.all())
+
+
+def draft_is_published(agent: Agent, published: dict[str, str]) -> bool:
+    """Whether the draft is exactly the newest published version."""
+    return published.get(agent.id) == digest(agent.draft_manifest, agent.draft_prompt)
 
 
 async def _published_versions(session: AsyncSession, agent: Agent) -> list[str]:

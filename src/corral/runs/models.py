@@ -43,6 +43,8 @@ class Run(Base):
         Index("ix_runs_application_created", "application_id", "created_at"),
         Index("ix_runs_org_status", "org_id", "status"),
         Index("ix_runs_lease", "status", "lease_expires_at"),
+        # An agent's runs newest first (its page, `?agent_id=`); ids are time-ordered.
+        Index("ix_runs_agent_id", "agent_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("run"))

@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from corral.web.routes import (
     accounts,
+    agent_editor,
+    agents,
     api_keys,
     approvals,
     audit_log,
@@ -20,6 +22,7 @@ from corral.web.routes import (
     policy_templates,
     policy_versions,
     runs,
+    schedules,
     traces,
     webhooks,
 )
@@ -35,7 +38,10 @@ def install(app: FastAPI) -> None:
         accounts,
         overview,
         email_links,
+        agents,
+        agent_editor,
         runs,
+        schedules,
         traces,
         # Fixed /policies/… paths before /policies/{policy_id}.
         policy_templates,

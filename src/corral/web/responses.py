@@ -17,7 +17,9 @@ from corral.web.viewer import Viewer, anonymous_csrf, safe_next
 # (label, path, permission needed or None): pages appear here as they are built.
 NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Overview", "/", None),
+    ("Agents", "/agents", "agents:read"),
     ("Runs", "/runs", "runs:read"),
+    ("Schedules", "/schedules", "schedules:read"),
     ("Traces", "/traces", "traces:read"),
     ("Policies", "/policies", "policies:read"),
     ("Decisions", "/decisions", "policies:read"),
