@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral.web.routes import (
+    account,
     accounts,
     api_keys,
     approvals,
@@ -13,8 +14,11 @@ from corral.web.routes import (
     email_links,
     halts,
     members,
+    onboarding,
     overview,
     runs,
+    settings,
+    switcher,
     traces,
     webhooks,
 )
@@ -39,5 +43,9 @@ def install(app: FastAPI) -> None:
         webhooks,
         api_keys,
         members,
+        onboarding,
+        switcher,
+        settings,
+        account,
     ):
         app.include_router(module.router)
