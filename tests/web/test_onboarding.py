@@ -48,7 +48,8 @@ async def test_sign_up_names_the_application_and_connects_an_agent(app: FastAPI)
         again = await browser.get("/onboarding")
         assert 'action="/onboarding/application"' not in again.text
         assert "support-bot" in again.text
-        assert ESCAPED_XSS in again.text and XSS not in again.text
+        assert ESCAPED_XSS in again.text
+        assert XSS not in again.text
 
         connect = await browser.get("/connect")
         assert connect.status_code == 200
@@ -80,7 +81,8 @@ async def test_sign_up_names_the_application_and_connects_an_agent(app: FastAPI)
     assert "from corral_sdk import Client, PolicyBlocked" in snippet
     assert issubclass(PolicyBlocked, Exception)
     args, kwargs = client_call(snippet)
-    assert args == [key, "http://127.0.0.1:4318"] and kwargs == {"agent": "ops-bot"}
+    assert args == [key, "http://127.0.0.1:4318"]
+    assert kwargs == {"agent": "ops-bot"}
     client = Client(*args, **kwargs, export_spans=False)
     assert client.endpoint == "http://127.0.0.1:4318"
     client.close()
@@ -99,7 +101,7 @@ async def test_sign_up_names_the_application_and_connects_an_agent(app: FastAPI)
             patched.setenv(name, value)
         exporter = OTLPSpanExporter()
     assert exporter._endpoint == "http://127.0.0.1:4318/v1/traces"
-    exporter.shutdown()
+    exporter.shutdown()  # type: ignore[no-untyped-call]
     # What the exporter sends, read the way it reads the variable.
     headers = parse_env_headers(env["OTEL_EXPORTER_OTLP_HEADERS"], liberal=True)
     assert headers == {"authorization": f"Bearer {key}"}
@@ -150,7 +152,8 @@ async def test_a_user_of_no_organization_creates_one_with_its_application(app: F
         assert created.headers["location"] == "/connect"
         assert created.cookies.get(APPLICATION_COOKIE, "").startswith("app_")
         connect = await browser.get("/connect")
-        assert ESCAPED_XSS in connect.text and XSS not in connect.text
+        assert ESCAPED_XSS in connect.text
+        assert XSS not in connect.text
         me = (await browser.get("/api/me")).json()
     assert [m["role"] for m in me["memberships"]] == ["owner"]
 
@@ -175,7 +178,8 @@ async def test_connect_refuses_bad_names_and_posts_without_the_token(
 ) -> None:
     bad = await post_form(owner, "/connect", "/connect", agent=XSS)
     assert bad.status_code == 422
-    assert XSS not in bad.text and "&lt;script&gt;" in bad.text
+    assert XSS not in bad.text
+    assert "&lt;script&gt;" in bad.text
     owner.headers.pop("X-CSRF-Token")
     forged = await owner.post("/connect", data={"agent": "ops"})
     assert forged.status_code == 403

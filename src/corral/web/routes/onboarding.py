@@ -32,7 +32,13 @@ from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context, secure_cookies, see_other
 from corral.web.routes.switcher import remember_application
 from corral.web.scopes import app_scope
-from corral.web.viewer import ONBOARDING_PATH, CheckedViewerDep, Viewer, ViewerDep
+from corral.web.viewer import (
+    ONBOARDING_PATH,
+    CheckedViewerDep,
+    Viewer,
+    ViewerDep,
+    current_viewer,
+)
 
 router = page_router()
 
@@ -149,14 +155,15 @@ async def name_application(
         applications.update(session, scope, name=body.name, description=body.description)
     )
     if isinstance(renamed, CorralError):
-        return await show_refusal(
-            container,
-            session,
-            renamed,
-            lambda fresh, code, message: _onboarding_page(
-                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
-            ),
-        )
+
+        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
+            # A refused flush expired what the request's session loaded: look again.
+            seen = await current_viewer(request, fresh, container)
+            return await _onboarding_page(
+                request, seen, fresh, pages, status_code=code, error=message, typed=typed
+            )
+
+        return await show_refusal(container, session, renamed, again)
     return after_post(request, CONNECT_PATH)
 
 

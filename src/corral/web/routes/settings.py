@@ -19,7 +19,14 @@ from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context, secure_cookies
 from corral.web.routes.switcher import remember_application
 from corral.web.scopes import app_scope, org_scope
-from corral.web.viewer import APPLICATION_COOKIE, HOME_PATH, CheckedViewerDep, Viewer, ViewerDep
+from corral.web.viewer import (
+    APPLICATION_COOKIE,
+    HOME_PATH,
+    CheckedViewerDep,
+    Viewer,
+    ViewerDep,
+    current_viewer,
+)
 
 router = page_router()
 
@@ -104,14 +111,15 @@ async def update_application(
         applications.update(session, scope, name=body.name, description=body.description)
     )
     if isinstance(updated, CorralError):
-        return await show_refusal(
-            container,
-            session,
-            updated,
-            lambda fresh, code, message: _application_page(
-                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
-            ),
-        )
+
+        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
+            # A refused flush expired what the request's session loaded: look again.
+            seen = await current_viewer(request, fresh, container)
+            return await _application_page(
+                request, seen, fresh, pages, status_code=code, error=message, typed=typed
+            )
+
+        return await show_refusal(container, session, updated, again)
     return after_post(request, APPLICATION_PATH)
 
 
@@ -156,14 +164,14 @@ async def create_application(
         applications.create(session, scope, name=body.name, description=body.description)
     )
     if isinstance(created, CorralError):
-        return await show_refusal(
-            container,
-            session,
-            created,
-            lambda fresh, code, message: _application_page(
-                request, viewer, fresh, pages, status_code=code, error=message, new_typed=new_typed
-            ),
-        )
+
+        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
+            seen = await current_viewer(request, fresh, container)
+            return await _application_page(
+                request, seen, fresh, pages, status_code=code, error=message, new_typed=new_typed
+            )
+
+        return await show_refusal(container, session, created, again)
     response = after_post(request, APPLICATION_PATH)
     remember_application(response, created.id, secure=secure_cookies(container))
     return response
