@@ -62,9 +62,7 @@ async def _account_page(
         mfa_pending=not user.mfa_enabled and user.totp_secret_encrypted is not None,
         backup_codes_left=await mfa.backup_codes_remaining(session, user),
         done=_DONE.get(request.query_params.get("done", "")),
-        enrollment=None,
-        backup_codes=None,
-        **extra,
+        **{"enrollment": None, "backup_codes": None, **extra},
     )
     context["error"] = error
     return pages.render("account.html", context, status_code=status_code)
