@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 
+import httpx2
 from playwright.sync_api import Page, expect
 
 from tests.servers import ThreadedServer
@@ -29,7 +30,12 @@ def test_sign_up_onboard_connect_and_switch_applications(
     screenshots.take(page, "connect-dark")
     page.emulate_media(color_scheme="light")
 
-    # The snippet as shown runs: the key fetches the policy bundle and the guarded call runs.
+    # The key reads what the SDK reads (a client failing open would not tell a refused key).
+    with httpx2.Client(base_url=corral.base_url, timeout=60) as agent:
+        agent.headers["Authorization"] = f"Bearer {onboarded.api_key}"
+        assert agent.get("/api/policies/bundle").status_code == 200
+        assert agent.get("/api/halts/active").status_code == 200
+    # The snippet as shown runs against this server.
     runnable = onboarded.python_snippet.replace(_CONFIGURED_PUBLIC_URL, corral.base_url)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
