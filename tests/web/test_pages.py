@@ -395,8 +395,8 @@ async def test_a_temporary_password_must_be_changed_first(app: FastAPI) -> None:
     async with asgi_client(app) as browser:
         assert (await _sign_in(browser, "temp@example.com")).status_code == 303
         page = await browser.get("/")
-        assert page.status_code == 403
-        assert "Change your password first" in page.text
+        assert page.status_code == 303
+        assert page.headers["location"] == "/account"
 
 
 async def test_sign_in_page_sends_the_signed_in_on(app: FastAPI, owner: ApiClient) -> None:

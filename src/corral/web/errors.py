@@ -17,15 +17,17 @@ from starlette.responses import Response
 from corral.api.errors import status_of
 from corral.core.errors import CorralError
 from corral.web.responses import page_context, pages_of, see_other
-from corral.web.viewer import CsrfRefused, PasswordChangeRequired, SignInRequired, sign_in_url
+from corral.web.viewer import (
+    ACCOUNT_PATH,
+    CsrfRefused,
+    PasswordChangeRequired,
+    SignInRequired,
+    sign_in_url,
+)
 
 _FORM_REFUSED = (
     "This form was not sent from a Corral page (its security token is missing or wrong). "
     "Reload the page and try again."
-)
-_CHANGE_FIRST_NOTICE = (
-    "You signed in with a temporary password. Change it (POST /api/auth/password) before "
-    "using the dashboard."
 )
 
 
@@ -40,7 +42,8 @@ def page_for(request: Request, exc: Exception) -> Response:
     if isinstance(exc, CsrfRefused):
         return error_page(request, 403, "Form refused", _FORM_REFUSED)
     if isinstance(exc, PasswordChangeRequired):
-        return error_page(request, 403, "Change your password first", _CHANGE_FIRST_NOTICE)
+        # The account page is the one page such a user may open: it asks for a new password.
+        return see_other(ACCOUNT_PATH)
     if isinstance(exc, RequestValidationError):
         return error_page(request, 400, "Bad request", "This address has an invalid parameter.")
     assert isinstance(exc, CorralError)

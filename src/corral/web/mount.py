@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral.web.routes import (
+    account,
     accounts,
     agent_editor,
     agents,
@@ -16,6 +17,7 @@ from corral.web.routes import (
     email_links,
     halts,
     members,
+    onboarding,
     overview,
     policies,
     policy_drafts,
@@ -23,6 +25,8 @@ from corral.web.routes import (
     policy_versions,
     runs,
     schedules,
+    settings,
+    switcher,
     traces,
     webhooks,
 )
@@ -56,5 +60,9 @@ def install(app: FastAPI) -> None:
         webhooks,
         api_keys,
         members,
+        onboarding,
+        switcher,
+        settings,
+        account,
     ):
         app.include_router(module.router)

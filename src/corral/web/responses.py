@@ -30,6 +30,7 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Webhooks", "/webhooks", "webhooks:read"),
     ("API keys", "/api-keys", "api_keys:read"),
     ("Members", "/members", "members:read"),
+    ("Settings", "/settings/application", "apps:read"),
 )
 
 
@@ -46,14 +47,17 @@ def secure_cookies(container: Container) -> bool:
 
 
 def page_context(request: Request, viewer: Viewer | None, **extra: Any) -> dict[str, Any]:
+    # A temporary password must be changed before anything else: no menu until then.
+    shown = viewer if viewer is not None and not viewer.user.must_change_password else None
     navigation = [
         {"label": label, "href": href, "current": request.url.path == href}
         for label, href, permission in NAVIGATION
-        if viewer is not None and (permission is None or viewer.can(permission))
+        if shown is not None and (permission is None or shown.can(permission))
     ]
     return {
         "viewer": viewer,
         "navigation": navigation,
+        "current_path": request.url.path,
         "csrf_token": viewer.csrf_token if viewer else "",
         "error": None,
         **extra,

@@ -3,6 +3,10 @@
 Pages use the API's cookie session (`corral_session`) and its double-submit CSRF token
 (`corral_csrf`); an HTML form sends the token in a hidden `csrf_token` field, htmx in the
 `X-CSRF-Token` header, and both are checked like the API checks the header.
+
+The application a page shows is the one the header's switcher chose (`corral_application`, an
+HttpOnly cookie). The cookie is only a preference: it is checked against the user's memberships
+on every request, and one naming an application the user cannot see is ignored.
 """
 
 from __future__ import annotations
@@ -35,10 +39,16 @@ from corral.identity import access
 from corral.identity.access import AppScope, Caller
 from corral.identity.models import User
 from corral.identity.services.accounts import csrf_is_valid
+from corral.identity.services.applications import MemberApplication, list_for_member
 
 CSRF_FIELD = "csrf_token"
 SIGN_IN_PATH = "/sign-in"
 HOME_PATH = "/"
+ACCOUNT_PATH = "/account"
+ONBOARDING_PATH = "/onboarding"
+# The application chosen in the header's switcher; checked on every request.
+APPLICATION_COOKIE = "corral_application"
+_MAX_APPLICATION_ID_CHARS = 64
 _MAX_NEXT_CHARS = 2000
 
 
@@ -106,12 +116,46 @@ class Viewer:
     user: User
     scope: AppScope | None
     csrf_token: str
+    # What the header's switcher offers: every application of the user's organizations.
+    applications: tuple[MemberApplication, ...] = ()
 
     def can(self, permission: str) -> bool:
         return self.scope is not None and permission in self.scope.permissions
 
+    @property
+    def application(self) -> MemberApplication | None:
+        """The application the pages show, with its organization's name."""
+        if self.scope is None:
+            return None
+        return next((a for a in self.applications if a.id == self.scope.application_id), None)
 
-async def current_viewer(request: Request, session: SessionDep, container: ContainerDep) -> Viewer:
+
+async def _chosen_scope(
+    session: AsyncSession, caller: Caller, chosen: str | None, visible: list[MemberApplication]
+) -> AppScope | None:
+    """The switcher's application when the user may see it, else their default one."""
+    if chosen and any(a.id == chosen for a in visible):
+        try:
+            return await access.app_scope(
+                session, caller, application_id=chosen, org_id=None, end_user_id=None
+            )
+        except NotFound:
+            pass  # gone since it was listed: the default below
+    try:
+        return await access.app_scope(
+            session, caller, application_id=None, org_id=None, end_user_id=None
+        )
+    except NotFound:
+        return None
+
+
+async def _resolve_viewer(
+    request: Request,
+    session: AsyncSession,
+    container: Container,
+    *,
+    temporary_password_allowed: bool,
+) -> Viewer:
     token = request.cookies.get(SESSION_COOKIE)
     csrf = request.cookies.get(CSRF_COOKIE, "")
     if not token:
@@ -124,18 +168,19 @@ async def current_viewer(request: Request, session: SessionDep, container: Conta
         # Without a usable token this browser could not post a single form: start over.
         raise SignInRequired(_request_target(request))
     log_fields(request)["user_id"] = user.id
-    if user.must_change_password:
+    if user.must_change_password and not temporary_password_allowed:
         raise PasswordChangeRequired()
     caller = Caller(
         "user", user, None, user_session.id, request_id(request), client_address(request)
     )
-    try:
-        scope: AppScope | None = await access.app_scope(
-            session, caller, application_id=None, org_id=None, end_user_id=None
-        )
-    except NotFound:
-        scope = None
-    return Viewer(caller, user, scope, csrf)
+    visible = await list_for_member(session, user.id)
+    chosen = request.cookies.get(APPLICATION_COOKIE, "")[:_MAX_APPLICATION_ID_CHARS]
+    scope = await _chosen_scope(session, caller, chosen, visible)
+    return Viewer(caller, user, scope, csrf, tuple(visible))
+
+
+async def current_viewer(request: Request, session: SessionDep, container: ContainerDep) -> Viewer:
+    return await _resolve_viewer(request, session, container, temporary_password_allowed=False)
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
@@ -168,6 +213,22 @@ async def checked_viewer(request: Request, viewer: ViewerDep) -> Viewer:
 
 
 CheckedViewerDep = Annotated[Viewer, Depends(checked_viewer)]
+
+
+async def password_viewer(request: Request, session: SessionDep, container: ContainerDep) -> Viewer:
+    """The viewer of the account page, which a user with a temporary password may open: it is
+    where they change it."""
+    return await _resolve_viewer(request, session, container, temporary_password_allowed=True)
+
+
+PasswordViewerDep = Annotated[Viewer, Depends(password_viewer)]
+
+
+async def checked_password_viewer(request: Request, viewer: PasswordViewerDep) -> Viewer:
+    return await checked_viewer(request, viewer)
+
+
+CheckedPasswordViewerDep = Annotated[Viewer, Depends(checked_password_viewer)]
 
 
 def anonymous_csrf(request: Request) -> tuple[str, bool]:

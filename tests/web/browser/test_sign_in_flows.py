@@ -38,6 +38,9 @@ def test_sign_up_overview_sign_out_and_back_in(
     screenshots.take(page, "sign-up")
     page.get_by_role("button", name="Create account").click()
 
+    # A new organization's owner starts at onboarding (tests/web/browser/test_onboarding.py).
+    expect(page).to_have_url(f"{corral.base_url}/onboarding")
+    page.get_by_role("link", name="Corral", exact=True).click()
     expect(page).to_have_url(f"{corral.base_url}/")
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     # The name is shown as typed, as text: the markup in it did not become an element.

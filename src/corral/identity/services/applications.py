@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +12,18 @@ from corral.audit import service as audit
 from corral.core.errors import Conflict, NotFound, PermissionDenied
 from corral.core.request_context import Actor
 from corral.identity.access import AppScope, Caller, OrgScope
-from corral.identity.models import Application, Membership
+from corral.identity.models import Application, Membership, Organization
+
+
+@dataclass(frozen=True, slots=True)
+class MemberApplication:
+    """An application a user can open, with its organization (for a switcher across orgs)."""
+
+    id: str
+    name: str
+    is_default: bool
+    org_id: str
+    org_name: str
 
 
 async def list_visible(
@@ -34,6 +47,30 @@ async def list_visible(
     if org_id is not None:
         query = query.where(Application.org_id == org_id)
     return list(await session.scalars(query))
+
+
+async def list_for_member(session: AsyncSession, user_id: str) -> list[MemberApplication]:
+    """Every application of every organization the user belongs to: organizations in the order
+    joined, each's default application first, then by name."""
+    rows = await session.execute(
+        select(
+            Application.id,
+            Application.name,
+            Application.is_default,
+            Organization.id,
+            Organization.name,
+        )
+        .join(Organization, Organization.id == Application.org_id)
+        .join(Membership, Membership.org_id == Application.org_id)
+        .where(Membership.user_id == user_id)
+        .order_by(
+            Membership.created_at,
+            Organization.id,
+            Application.is_default.desc(),
+            Application.name,
+        )
+    )
+    return [MemberApplication(*row) for row in rows]
 
 
 async def create(

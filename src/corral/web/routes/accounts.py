@@ -17,6 +17,7 @@ from corral.api.deps import (
     request_id,
 )
 from corral.api.errors import status_of
+from corral.container import Container
 from corral.core.db import transaction
 from corral.core.errors import CorralError
 from corral.core.request_context import Actor
@@ -33,11 +34,14 @@ from corral.web.responses import (
     signed_in_redirect,
 )
 from corral.web.viewer import (
+    HOME_PATH,
+    ONBOARDING_PATH,
     SIGN_IN_PATH,
     CheckedViewerDep,
     CsrfRefused,
     anonymous_form_is_genuine,
     optional_viewer,
+    reading,
     safe_next,
 )
 
@@ -52,6 +56,16 @@ FormText = Annotated[str, Form(max_length=1024)]
 
 def _anonymous(request: Request) -> Actor:
     return Actor("system", None, request_id(request), client_address(request))
+
+
+async def _landing(container: Container, user_id: str, target: str) -> str:
+    """After signing in: where `next` asked for, else onboarding for someone with no
+    organization (so no application) to look at, else the overview."""
+    if target != HOME_PATH:
+        return target
+    async with reading(container) as session:
+        memberships = await accounts.memberships_of(session, user_id)
+    return HOME_PATH if memberships else ONBOARDING_PATH
 
 
 @router.get(SIGN_IN_PATH)
@@ -122,7 +136,9 @@ async def sign_in(
             path=MFA_PATH,
         )
         return response
-    return signed_in_redirect(container, outcome, target)
+    return signed_in_redirect(
+        container, outcome, await _landing(container, outcome.user.id, target)
+    )
 
 
 @router.post(MFA_PATH)
@@ -186,7 +202,8 @@ async def sign_in_second_factor(
         if template == "sign_in.html":
             response.delete_cookie(MFA_COOKIE, path=MFA_PATH)
         return response
-    done = signed_in_redirect(container, outcome, target)
+    landing = await _landing(container, outcome.user.id, target)
+    done = signed_in_redirect(container, outcome, landing)
     done.delete_cookie(MFA_COOKIE, path=MFA_PATH)
     return done
 
@@ -272,6 +289,9 @@ async def sign_up(
             )
     except CorralError as exc:
         return form_again(status_of(exc), exc.detail)
+    if body.invitation_token is None and target == HOME_PATH:
+        # A new organization of one's own: name its application and connect an agent first.
+        target = ONBOARDING_PATH
     return signed_in_redirect(container, new, target)
 
 
