@@ -4,7 +4,9 @@ Seeds a fresh SQLite database (or $CORRAL_BENCH_DATABASE_URL) with RUNS runs ove
 (each with a few log events) and SPANS spans in traces of SPANS_PER_TRACE spans (one trace of
 BIG_TRACE spans for the waterfall), signs in, then times in-process (ASGI, no network):
 the runs list, the runs list filtered by status and time, a run's detail, the traces list,
-a span search, and the big trace's waterfall. Prints p50/p90/p99 per page.
+a span search, the big trace's waterfall, and a budget's page whose chart groups every span of
+a rolling 30-day window (the monitor's measurement of the window, by day). Prints p50/p90/p99
+per page.
 
     .venv/bin/python -m bench.dashboard_pages [RUNS] [SPANS] [REQUESTS] [BIG_TRACE]
 """
@@ -32,6 +34,8 @@ from corral.core.db import transaction
 from corral.core.ids import new_id
 from corral.core.logging import configure as configure_logging
 from corral.core.settings import LogSettings
+from corral.governance.budgets.models import Budget
+from corral.governance.budgets.usage import window_of
 from corral.runs.models import Run, RunEvent
 from corral.traces.models import Span, Trace
 
@@ -155,6 +159,34 @@ async def _seed(
     return str(run_rows[len(run_rows) // 2]["id"])
 
 
+async def _budget(container: Container, org_id: str, app_id: str) -> str:
+    """A 30-day rolling budget of the whole application, as the monitor leaves it after a pass
+    (so its page groups the window's spans)."""
+    now = utcnow()
+    budget = Budget(
+        id=new_id("bgt"),
+        org_id=org_id,
+        application_id=app_id,
+        name="month",
+        metric="spend_usd",
+        limit_value=Decimal(100),
+        window="30d",
+        window_kind="rolling",
+        scope="application",
+        scope_value="",
+        enabled=True,
+        # Nonzero, or the page would skip the spans' query as having nothing to split.
+        observed=Decimal(1),
+        created_at=now,
+        updated_at=now,
+    )
+    budget.observed_window_start = window_of(budget, now).start
+    budget.observed_at = now
+    async with transaction(container.sessions) as session:
+        session.add(budget)
+    return budget.id
+
+
 async def _time(web: httpx2.AsyncClient, url: str, requests: int) -> list[float]:
     for _ in range(5):
         assert (await web.get(url)).status_code == 200, url
@@ -182,6 +214,7 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     app.state.container, me["org_id"], me["application_id"], runs, spans, big
                 )
                 seeded_s = time.perf_counter() - seeding
+                budget_id = await _budget(app.state.container, me["org_id"], me["application_id"])
                 pages = {
                     "runs list": "/runs",
                     "runs failed, 24 h": "/runs?status=failed&window=24h",
@@ -190,6 +223,7 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     "traces with errors, 7 d": "/traces?status=error&window=7d",
                     "span search q=value 4": "/traces?q=value%204",
                     f"trace waterfall ({big} spans)": f"/traces/{BIG_TRACE_ID}",
+                    "budget, 30 d rolling chart": f"/budgets/{budget_id}",
                 }
                 results = {name: await _time(web, url, requests) for name, url in pages.items()}
     print(f"dashboard pages: {runs} runs, {spans} spans, {requests} requests each (in-process)")

@@ -3,6 +3,8 @@ forecast, create, edit, delete, who may change them, tenants, CSRF and escaping.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +13,12 @@ from fastapi import FastAPI
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.governance.budgets.models import Budget, BudgetBucket
+from corral.governance.budgets.monitor import monitor_pass
 from corral.governance.budgets.usage import window_of
 from tests.api.approvals_support import member
 from tests.clients import ApiClient
 from tests.traces.support import container_of
+from tests.web.seeding import add_trace, span_row
 from tests.web.support import post_form
 
 XSS = '<script>alert("owned")</script>'
@@ -164,3 +168,27 @@ async def test_signed_out_goes_to_sign_in(client: ApiClient) -> None:
     answer = await client.get("/budgets")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/sign-in?next=%2Fbudgets"
+
+
+async def test_the_chart_adds_up_to_the_usage_shown(app: FastAPI, owner: ApiClient) -> None:
+    created = await _create(owner, window="7d", window_kind="rolling", threshold_percent="50")
+    budget_id = created.headers["location"].removeprefix("/budgets/")
+    await _spend(app, budget_id, "1.25")
+    now = utcnow()
+    for ago, cost in ((timedelta(hours=1), "2"), (timedelta(days=3), "0.5")):
+        start = now - ago
+        trace = secrets.token_hex(16)
+        row = span_row(owner.org_id, owner.app_id, trace, "1" * 16, None, start, 5)
+        row.update(category="llm", cost_usd=Decimal(cost))
+        await add_trace(container_of(app), owner.org_id, owner.app_id, trace, [row])
+    await monitor_pass(container_of(app).sessions, utcnow())
+
+    page = (await owner.get(f"/budgets/{budget_id}")).text
+    assert 'data-testid="budget-used">$3.75<' in page
+    assert 'data-testid="spend-total">$3.75<' in page
+    assert 'aria-label="Usage by day this window: $3.75 of $10.00"' in page
+    # A bar and a row for each day the window touches (a ninth just after midnight).
+    numbers = page.split('data-testid="spend-numbers"')[1]
+    assert page.count('<rect class="bar') == numbers.count("<tr><td>") in (8, 9)
+    assert '<line class="limit"' in page
+    assert '<line class="threshold"' in page

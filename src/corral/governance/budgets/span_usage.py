@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from corral.governance.budgets.models import Budget
 from corral.traces.models import Span
@@ -29,19 +32,19 @@ def _scope_filter(budget: Budget) -> ColumnElement[bool] | None:
     return None
 
 
-async def measured(
-    session: AsyncSession,
-    budget: Budget,
-    since: datetime,
-    until: datetime,
-    *,
-    include_hosted: bool,
-) -> Decimal:
-    """USD (spend budgets) or model calls (calls budgets) of the spans started in the period."""
-    amount = (
-        func.coalesce(func.sum(Span.cost_usd), 0) if budget.metric == "spend_usd" else func.count()
-    )
-    query = select(amount).where(
+def _amount(
+    budget: Budget, column: InstrumentedAttribute[Decimal | None] | ColumnElement[Any]
+) -> ColumnElement[Any]:
+    if budget.metric == "spend_usd":
+        return func.coalesce(func.sum(column), 0)
+    return func.count()
+
+
+def _in_scope(
+    query: Select[Any], budget: Budget, since: datetime, until: datetime, *, include_hosted: bool
+) -> Select[Any]:
+    """The spans started in the period that count toward the budget."""
+    query = query.where(
         Span.application_id == budget.application_id,
         Span.start_time >= since,
         Span.start_time <= until,
@@ -54,4 +57,54 @@ async def measured(
     if not include_hosted:
         hosted = Span.resource_attributes[HOSTED_RUN_ATTRIBUTE].as_string()
         query = query.where(or_(hosted.is_(None), hosted == ""))
+    return query
+
+
+async def measured(
+    session: AsyncSession,
+    budget: Budget,
+    since: datetime,
+    until: datetime,
+    *,
+    include_hosted: bool,
+) -> Decimal:
+    """USD (spend budgets) or model calls (calls budgets) of the spans started in the period."""
+    query = _in_scope(
+        select(_amount(budget, Span.cost_usd)), budget, since, until, include_hosted=include_hosted
+    )
     return Decimal(await session.scalar(query) or 0)
+
+
+async def measured_by_step(
+    session: AsyncSession,
+    budget: Budget,
+    since: datetime,
+    until: datetime,
+    edges: Sequence[datetime],
+    *,
+    include_hosted: bool,
+) -> list[Decimal]:
+    """What `measured` counts, split by start time at `edges` (the steps' starts, ascending):
+    one amount per step, a span before the first edge in the first, after the last in the
+    last. One scan of the same rows."""
+    steps = len(edges)
+    step_of = case(
+        *[(Span.start_time < edge, index) for index, edge in enumerate(edges[1:])],
+        else_=steps - 1,
+    )
+    # Grouped over a subquery: PostgreSQL refuses GROUP BY a CASE whose bound parameters are
+    # numbered apart from the selected one's.
+    rows = _in_scope(
+        select(step_of.label("step"), Span.cost_usd.label("amount")),
+        budget,
+        since,
+        until,
+        include_hosted=include_hosted,
+    ).subquery()
+    amounts = [Decimal(0)] * steps
+    grouped = await session.execute(
+        select(rows.c.step, _amount(budget, rows.c.amount)).group_by(rows.c.step)
+    )
+    for step, amount in grouped:
+        amounts[int(step)] = Decimal(amount or 0)
+    return amounts

@@ -1,9 +1,5 @@
-"""Budgets: usage against each limit, a budget's forecast, create, edit and delete.
-
-The budgets service keeps no spend series over time (buckets hold only what hosted runs
-reserved, the monitor keeps one measured total), so a budget shows its current window's usage
-and the forecast's burn rate; no chart is drawn from data that does not exist.
-"""
+"""Budgets: usage against each limit, a budget's usage over its window and forecast, create,
+edit and delete."""
 
 from __future__ import annotations
 
@@ -28,6 +24,7 @@ from corral.governance.budgets.schemas import (
     BudgetWindow,
     WindowKind,
 )
+from corral.governance.budgets.series import series_of
 from corral.governance.budgets.usage import Usage, usage_of
 from corral.governance.halts.models import Halt
 from corral.web.control import (
@@ -42,6 +39,7 @@ from corral.web.control import (
 )
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
+from corral.web.spend_chart import spend_chart
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()
@@ -211,14 +209,17 @@ async def _detail_page(
     error: str | None = None,
     typed: dict[str, str] | None = None,
 ) -> Response:
-    found = await service.forecast(session, scope_of(viewer), budget_id)
+    now = utcnow()
+    found = await service.forecast(session, scope_of(viewer), budget_id, now=now)
     budget = found.budget
     metric = budget.metric
+    series = await series_of(session, budget, now)
     context = page_context(
         request,
         viewer,
         title=f"Budget {budget.name}",
         b=_summary(budget, found.usage),
+        chart=spend_chart(series, budget.threshold_percent, metric, now),
         forecast={
             "burn_per_hour": amount(found.burn_per_hour, metric),
             "lookback_minutes": int(found.lookback.total_seconds() // 60),
