@@ -88,7 +88,5 @@ async def series_of(session: AsyncSession, budget: Budget, now: datetime) -> Usa
     return UsageSeries(
         usage,
         step,
-        tuple(
-            Step(start, start + step, hosted[i], measured[i]) for i, start in enumerate(edges)
-        ),
+        tuple(Step(start, start + step, hosted[i], measured[i]) for i, start in enumerate(edges)),
     )
