@@ -82,7 +82,9 @@ async def series_of(session: AsyncSession, budget: Budget, now: datetime) -> Usa
             budget,
             as_utc(budget.observed_window_start),
             as_utc(budget.observed_at),
-            edges,
+            edges[0],
+            step,
+            len(edges),
             include_hosted=False,
         )
     return UsageSeries(

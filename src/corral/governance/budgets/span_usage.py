@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -75,27 +74,37 @@ async def measured(
     return Decimal(await session.scalar(query) or 0)
 
 
+def _step_of(dialect: str, first: datetime, step: timedelta) -> ColumnElement[Any]:
+    """The number of whole steps from `first` to the span's start, computed once per row (a
+    CASE over every edge cost three times the scan itself on SQLite). Half a millisecond
+    keeps a span starting exactly on an edge out of the step before, whatever the rounding."""
+    seconds = step.total_seconds()
+    origin = bindparam("first", first, type_=Span.start_time.type)
+    if dialect == "postgresql":
+        return func.floor((func.extract("epoch", Span.start_time - origin) + 0.0005) / seconds)
+    elapsed = (func.julianday(Span.start_time) - func.julianday(origin)) * 86400
+    return cast((elapsed + 0.0005) / seconds, Integer)
+
+
 async def measured_by_step(
     session: AsyncSession,
     budget: Budget,
     since: datetime,
     until: datetime,
-    edges: Sequence[datetime],
+    first: datetime,
+    step: timedelta,
+    steps: int,
     *,
     include_hosted: bool,
 ) -> list[Decimal]:
-    """What `measured` counts, split by start time at `edges` (the steps' starts, ascending):
-    one amount per step, a span before the first edge in the first, after the last in the
-    last. One scan of the same rows."""
-    steps = len(edges)
-    step_of = case(
-        *[(Span.start_time < edge, index) for index, edge in enumerate(edges[1:])],
-        else_=steps - 1,
-    )
-    # Grouped over a subquery: PostgreSQL refuses GROUP BY a CASE whose bound parameters are
-    # numbered apart from the selected one's.
+    """What `measured` counts, split by start time into `steps` steps of `step` from `first`:
+    a span before `first` counts in the first step, one after the last step in the last.
+    One scan of the same rows."""
+    dialect = session.get_bind().dialect.name
+    # Grouped over a subquery: PostgreSQL refuses GROUP BY an expression whose bound
+    # parameters are numbered apart from the selected one's.
     rows = _in_scope(
-        select(step_of.label("step"), Span.cost_usd.label("amount")),
+        select(_step_of(dialect, first, step).label("step"), Span.cost_usd.label("amount")),
         budget,
         since,
         until,
@@ -105,6 +114,7 @@ async def measured_by_step(
     grouped = await session.execute(
         select(rows.c.step, _amount(budget, rows.c.amount)).group_by(rows.c.step)
     )
-    for step, amount in grouped:
-        amounts[int(step)] = Decimal(amount or 0)
+    for index, amount in grouped:
+        at = min(steps - 1, max(0, int(index)))
+        amounts[at] += Decimal(amount or 0)
     return amounts
