@@ -88,14 +88,20 @@ def test_create_edit_and_delete_a_budget(
 def test_a_budgets_usage_over_its_window(
     page: Page, corral: ThreadedServer, served_app: FastAPI, screenshots: Screenshots
 ) -> None:
-    with registered(corral.base_url, "owner@example.com", org="Acme") as api:
-        body = {"name": "daily", "metric": "spend_usd", "limit": "6", "window": "1d"}
-        created = api.post("/api/budgets", json={**body, "threshold_percent": 75})
-        assert created.status_code == 201, created.text
-        budget_id = created.json()["id"]
-    corral.call(_settled(served_app.state.container, budget_id, 24))
+    with registered(corral.base_url, "owner@example.com", org="Acme"):
+        pass
     sign_in(page, "owner@example.com")
-    page.goto(f"/budgets/{budget_id}")
+    page.goto("/budgets")
+    page.get_by_label("Name", exact=True).fill("daily")
+    page.get_by_label("Limit", exact=True).fill("6")
+    page.get_by_label(re.compile("^Warning threshold")).fill("75")
+    page.get_by_role("button", name="Create budget").click()
+    expect(page.get_by_role("heading", name="daily", level=1)).to_be_visible()
+    budget_id = page.url.rsplit("/", 1)[1]
+    corral.call(_settled(served_app.state.container, budget_id, 24))
+
+    page.reload()
+    # htmx loads the chart into the page after it.
     chart = page.get_by_test_id("spend-chart")
     expect(chart.get_by_role("img", name=re.compile(r"^Usage by hour this window"))).to_be_visible()
     used = page.get_by_test_id("budget-used").inner_text()

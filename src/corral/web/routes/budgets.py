@@ -213,13 +213,11 @@ async def _detail_page(
     found = await service.forecast(session, scope_of(viewer), budget_id, now=now)
     budget = found.budget
     metric = budget.metric
-    series = await series_of(session, budget, now)
     context = page_context(
         request,
         viewer,
         title=f"Budget {budget.name}",
         b=_summary(budget, found.usage),
-        chart=spend_chart(series, budget.threshold_percent, metric, now),
         forecast={
             "burn_per_hour": amount(found.burn_per_hour, metric),
             "lookback_minutes": int(found.lookback.total_seconds() // 60),
@@ -246,6 +244,30 @@ async def budget_page(
     request: Request, budget_id: BudgetId, viewer: ViewerDep, session: SessionDep, pages: PagesDep
 ) -> Response:
     return await _detail_page(request, viewer, session, pages, budget_id)
+
+
+@router.get(BUDGETS_PATH + "/{budget_id}/chart")
+async def budget_chart(
+    request: Request, budget_id: BudgetId, viewer: ViewerDep, session: SessionDep, pages: PagesDep
+) -> Response:
+    """The usage over the window, apart from the budget's page so that page's time never
+    depends on how many spans the window holds: htmx swaps it in after the page, a plain GET
+    (no scripts) gets it as a page of its own."""
+    budget = await service.get(session, scope_of(viewer), budget_id)
+    now = utcnow()
+    series = await series_of(session, budget, now)
+    context = page_context(
+        request,
+        viewer,
+        title=f"Budget {budget.name}: usage over this window",
+        budget=budget,
+        window_start=when(series.usage.window.start),
+        window_end=when(series.usage.window.end),
+        chart=spend_chart(series, budget.threshold_percent, budget.metric, now),
+    )
+    if request.headers.get("HX-Request") == "true":
+        return pages.render("_spend_chart.html", context)
+    return pages.render("budget_chart.html", context)
 
 
 @router.post(BUDGETS_PATH + "/{budget_id}")
