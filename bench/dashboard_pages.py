@@ -4,9 +4,9 @@ Seeds a fresh SQLite database (or $CORRAL_BENCH_DATABASE_URL) with RUNS runs ove
 (each with a few log events) and SPANS spans in traces of SPANS_PER_TRACE spans (one trace of
 BIG_TRACE spans for the waterfall), signs in, then times in-process (ASGI, no network):
 the runs list, the runs list filtered by status and time, a run's detail, the traces list,
-a span search, the big trace's waterfall, and a budget's page whose chart groups every span of
-a rolling 30-day window (the monitor's measurement of the window, by day). Prints p50/p90/p99
-per page.
+a span search, the big trace's waterfall, a budget's page, and that budget's chart fragment
+(loaded by htmx after the page), which groups every span of a rolling 30-day window (the
+monitor's measurement of the window, by day). Prints p50/p90/p99 per page.
 
     .venv/bin/python -m bench.dashboard_pages [RUNS] [SPANS] [REQUESTS] [BIG_TRACE]
 """
@@ -223,7 +223,8 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     "traces with errors, 7 d": "/traces?status=error&window=7d",
                     "span search q=value 4": "/traces?q=value%204",
                     f"trace waterfall ({big} spans)": f"/traces/{BIG_TRACE_ID}",
-                    "budget, 30 d rolling chart": f"/budgets/{budget_id}",
+                    "budget page, 30 d rolling": f"/budgets/{budget_id}",
+                    "budget chart fragment, 30 d": f"/budgets/{budget_id}/chart",
                 }
                 results = {name: await _time(web, url, requests) for name, url in pages.items()}
     print(f"dashboard pages: {runs} runs, {spans} spans, {requests} requests each (in-process)")
