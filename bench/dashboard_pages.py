@@ -8,7 +8,9 @@ a span search, and the big trace's waterfall; then, with POLICIES policies and D
 recorded decisions over the last 7 days, the policies list (its match counts), the decisions
 list (all, blocked in 24 h, one policy's) and a policy draft simulated over the last 1,000 and
 10,000 spans; and (with 50 agents and 50 schedules) the agents list, an agent owning every
-run, an agent with none, and the schedules list. Prints p50/p90/p99 per page.
+run, an agent with none, and the schedules list; and a budget's page and that budget's chart
+fragment (loaded by htmx after the page), which groups every span of a rolling 30-day window
+(the monitor's measurement of the window, by day). Prints p50/p90/p99 per page.
 
     .venv/bin/python -m bench.dashboard_pages [RUNS] [SPANS] [REQUESTS] [BIG_TRACE]
 """
@@ -36,6 +38,8 @@ from corral.core.db import transaction
 from corral.core.ids import earliest_id, new_id
 from corral.core.logging import configure as configure_logging
 from corral.core.settings import LogSettings
+from corral.governance.budgets.models import Budget
+from corral.governance.budgets.usage import window_of
 from corral.governance.models import DecisionPolicy, DecisionRecord, PolicyRecord
 from corral.runs.models import Run, RunEvent
 from corral.traces.models import Span, Trace
@@ -314,6 +318,34 @@ async def _seed_agents(web: httpx2.AsyncClient, container: Container) -> None:
         assert (await web.post("/api/schedules", json=body)).status_code == 201
 
 
+async def _budget(container: Container, org_id: str, app_id: str) -> str:
+    """A 30-day rolling budget of the whole application, as the monitor leaves it after a pass
+    (so its page groups the window's spans)."""
+    now = utcnow()
+    budget = Budget(
+        id=new_id("bgt"),
+        org_id=org_id,
+        application_id=app_id,
+        name="month",
+        metric="spend_usd",
+        limit_value=Decimal(100),
+        window="30d",
+        window_kind="rolling",
+        scope="application",
+        scope_value="",
+        enabled=True,
+        # Nonzero, or the page would skip the spans' query as having nothing to split.
+        observed=Decimal(1),
+        created_at=now,
+        updated_at=now,
+    )
+    budget.observed_window_start = window_of(budget, now).start
+    budget.observed_at = now
+    async with transaction(container.sessions) as session:
+        session.add(budget)
+    return budget.id
+
+
 async def _time(web: httpx2.AsyncClient, url: str, requests: int) -> list[float]:
     for _ in range(5):
         assert (await web.get(url)).status_code == 200, url
@@ -344,6 +376,7 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                 )
                 await _seed_agents(web, app.state.container)
                 seeded_s = time.perf_counter() - seeding
+                budget_id = await _budget(app.state.container, me["org_id"], me["application_id"])
                 pages = {
                     "runs list": "/runs",
                     "runs failed, 24 h": "/runs?status=failed&window=24h",
@@ -356,6 +389,8 @@ async def main(runs: int, spans: int, requests: int, big: int) -> None:
                     f"agent with {runs} runs": "/agents/bench",
                     "agent with no runs": "/agents/quiet",
                     f"schedules ({SCHEDULES})": "/schedules",
+                    "budget page, 30 d rolling": f"/budgets/{budget_id}",
+                    "budget chart fragment, 30 d": f"/budgets/{budget_id}/chart",
                 }
                 results = {name: await _time(web, url, requests) for name, url in pages.items()}
                 container = app.state.container

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from corral.governance.budgets.windows import current
+from corral.governance.budgets.windows import STEP, current
 
 CREATED = datetime(2026, 11, 3, 15, 45, tzinfo=UTC)
 
@@ -29,7 +29,10 @@ def test_fixed_windows(window: str, now: str, start: str, end: str) -> None:
     found = current(window, "fixed", CREATED, datetime.fromisoformat(now).replace(tzinfo=UTC))
     assert found.start == datetime.fromisoformat(start).replace(tzinfo=UTC)
     assert found.end == datetime.fromisoformat(end).replace(tzinfo=UTC)
-    assert found.bucket == found.start
+    # Amounts go to the bucket of the step holding `now`, within the window.
+    assert found.start <= found.bucket <= datetime.fromisoformat(now).replace(tzinfo=UTC)
+    assert found.bucket.timestamp() % STEP[window].total_seconds() == 0
+    assert datetime.fromisoformat(now).replace(tzinfo=UTC) - found.bucket < STEP[window]
 
 
 def test_rolling_windows_slide_by_a_sixtieth() -> None:

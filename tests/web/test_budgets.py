@@ -3,6 +3,8 @@ forecast, create, edit, delete, who may change them, tenants, CSRF and escaping.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +13,12 @@ from fastapi import FastAPI
 from corral.core.clock import utcnow
 from corral.core.db import transaction
 from corral.governance.budgets.models import Budget, BudgetBucket
+from corral.governance.budgets.monitor import monitor_pass
 from corral.governance.budgets.usage import window_of
 from tests.api.approvals_support import member
 from tests.clients import ApiClient
 from tests.traces.support import container_of
+from tests.web.seeding import add_trace, span_row
 from tests.web.support import post_form
 
 XSS = '<script>alert("owned")</script>'
@@ -65,6 +69,9 @@ async def test_create_see_usage_and_forecast_edit_and_delete(
     assert 'data-testid="budget-used">$8.50<' in detail.text
     assert "Burn rate" in detail.text
     assert "per hour" in detail.text
+    chart = (await owner.get(f"/budgets/{budget_id}/chart")).text
+    assert XSS not in chart
+    assert "spend &lt;script&gt;" in chart
 
     edited = await post_form(
         owner,
@@ -126,9 +133,10 @@ async def test_a_viewer_sees_no_controls_and_forged_posts_are_refused(
     budget_id = (await _create(owner)).headers["location"].removeprefix("/budgets/")
     async with member(app, owner, "vera@example.com", "viewer") as vera:
         assert "daily spend" in (await vera.get("/budgets")).text
-        for path in ("/budgets", f"/budgets/{budget_id}"):
+        for path in ("/budgets", f"/budgets/{budget_id}", f"/budgets/{budget_id}/chart"):
             page = (await vera.get(path)).text
             assert '<form method="post" action="/budgets' not in page
+        assert 'data-testid="spend-chart"' in (await vera.get(f"/budgets/{budget_id}/chart")).text
         for action, fields in (
             ("/budgets", NEW),
             (f"/budgets/{budget_id}", {"name": "mine", "limit": "1"}),
@@ -144,6 +152,9 @@ async def test_another_organization_gets_not_found(owner: ApiClient, stranger: A
     budget_id = (await _create(owner)).headers["location"].removeprefix("/budgets/")
     assert budget_id not in (await stranger.get("/budgets")).text
     assert (await stranger.get(f"/budgets/{budget_id}")).status_code == 404
+    for headers in ({}, {"HX-Request": "true"}):
+        chart = await stranger.get(f"/budgets/{budget_id}/chart", headers=headers)
+        assert chart.status_code == 404
     for action in (f"/budgets/{budget_id}", f"/budgets/{budget_id}/delete"):
         attempt = await post_form(stranger, "/budgets", action, name="x", limit="1")
         assert attempt.status_code == 404, action
@@ -164,3 +175,42 @@ async def test_signed_out_goes_to_sign_in(client: ApiClient) -> None:
     answer = await client.get("/budgets")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/sign-in?next=%2Fbudgets"
+
+
+async def test_the_chart_adds_up_to_the_usage_shown(app: FastAPI, owner: ApiClient) -> None:
+    created = await _create(owner, window="7d", window_kind="rolling", threshold_percent="50")
+    budget_id = created.headers["location"].removeprefix("/budgets/")
+    await _spend(app, budget_id, "1.25")
+    now = utcnow()
+    for ago, cost in ((timedelta(hours=1), "2"), (timedelta(days=3), "0.5")):
+        start = now - ago
+        trace = secrets.token_hex(16)
+        row = span_row(owner.org_id, owner.app_id, trace, "1" * 16, None, start, 5)
+        row.update(category="llm", cost_usd=Decimal(cost))
+        await add_trace(container_of(app), owner.org_id, owner.app_id, trace, [row])
+    await monitor_pass(container_of(app).sessions, utcnow())
+
+    detail = (await owner.get(f"/budgets/{budget_id}")).text
+    assert 'data-testid="budget-used">$3.75<' in detail
+    # The page only points at the chart: htmx loads it after, a link stands in without scripts.
+    assert 'data-testid="spend-chart"' not in detail
+    assert f'hx-get="/budgets/{budget_id}/chart" hx-trigger="load"' in detail
+    assert f'<a href="/budgets/{budget_id}/chart"' in detail
+
+    fragment = await owner.get(f"/budgets/{budget_id}/chart", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200, fragment.text
+    page = fragment.text
+    assert "<html" not in page
+    assert 'data-testid="spend-total">$3.75<' in page
+    assert 'aria-label="Usage by day this window: $3.75 of $10.00"' in page
+    # A bar and a row for each day the window touches (a ninth just after midnight).
+    numbers = page.split('data-testid="spend-numbers"')[1]
+    assert page.count('<rect class="bar') == numbers.count("<tr><td>") in (8, 9)
+    assert '<line class="limit"' in page
+    assert '<line class="threshold"' in page
+
+    # Without scripts the same chart is a page of its own.
+    whole = await owner.get(f"/budgets/{budget_id}/chart")
+    assert whole.status_code == 200
+    assert "<html" in whole.text
+    assert 'data-testid="spend-total">$3.75<' in whole.text

@@ -253,7 +253,7 @@ async def test_overview_counts_blocked_calls_and_links_each_number(
     assert "blocked calls (24 h)" in page
     blocked = page.split("blocked calls")[0].rsplit('class="tile-value">', 1)[1]
     assert blocked.startswith("2<")
-    assert 'href="/api/webhooks"' in page
+    assert '<a class="tile" href="/webhooks">' in page
     # Another organization's overview counts none of them.
     async with asgi_client(app) as browser:
         await _sign_in(browser, stranger.email)

@@ -28,6 +28,8 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
     ("Budgets", "/budgets", "budgets:read"),
     ("Audit log", "/audit", "audit:read"),
     ("Webhooks", "/webhooks", "webhooks:read"),
+    ("Connections", "/connections", "connections:read"),
+    ("Model providers", "/providers", "providers:read"),
     ("API keys", "/api-keys", "api_keys:read"),
     ("Members", "/members", "members:read"),
     ("Settings", "/settings/application", "apps:read"),

@@ -35,6 +35,11 @@ def test_create_rotate_and_revoke_a_key(
     expect(page.get_by_test_id("api-key")).to_have_count(2)
     page.goto("/api-keys")
     expect(page.get_by_test_id("secret-once")).to_have_count(0)
-    page.get_by_role("button", name="Revoke ci <b>agent</b>").first.click()
+    first = page.get_by_test_id("api-key").first
+    first.get_by_text("Revoke", exact=True).click()
+    expect(first.get_by_role("group", name="Revoke")).to_contain_text(
+        "Revoke the key ci <b>agent</b>?"
+    )
+    first.get_by_role("button", name="Yes, revoke").click()
     expect(page.get_by_text("revoked")).to_be_visible()
     screenshots.take(page, "api-keys")

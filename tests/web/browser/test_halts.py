@@ -34,7 +34,8 @@ def test_create_and_clear_a_halt(
     expect(row).to_contain_text("loops on refunds")
     screenshots.take(page, "halts-active")
 
-    row.get_by_role("button", name=re.compile("^Clear")).click()
+    row.get_by_text("Clear", exact=True).click()
+    row.get_by_role("button", name="Yes, clear").click()
     expect(page.get_by_test_id("no-halts")).to_be_visible()
     page.get_by_role("link", name="All, with cleared").click()
     expect(page.get_by_test_id("halt-row")).to_contain_text("cleared")

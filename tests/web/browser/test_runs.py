@@ -80,8 +80,9 @@ def test_follow_a_run_live_and_cancel_it(
     assert log.locator("b").count() == 0
     screenshots.take(page, "run-live")
 
-    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("Cancel run", exact=True).click()
+    page.get_by_role("button", name="Yes, cancel run").click()
     expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
-    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    expect(page.get_by_text("Cancel run", exact=True)).to_have_count(0)
     expect(log).to_contain_text("cancelled")
     screenshots.take(page, "run-cancelled")

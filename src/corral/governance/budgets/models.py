@@ -2,8 +2,9 @@
 
 Usage of a budget in a window is the sum of its buckets in the window (what hosted runs'
 sidecars reserved and settled) plus `observed` (what the monitor measured from the spans of
-external agents). A fixed window has one bucket, its start; a rolling window has buckets of
-1/60 of its length, so it slides by that much.
+external agents). A fixed window has buckets of its chart step (`windows.STEP`: five minutes
+for an hour, an hour for a day, a day for longer windows), so its spend over time can be read
+back; a rolling window has buckets of 1/60 of its length, so it slides by that much.
 """
 
 from __future__ import annotations

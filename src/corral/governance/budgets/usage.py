@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from corral.core.clock import as_utc
@@ -102,3 +102,39 @@ async def covering(
     if for_update:
         query = query.with_for_update()
     return [b for b in await session.scalars(query) if covers(b, subject)]
+
+
+async def usages_of(
+    session: AsyncSession, budgets: Sequence[Budget], now: datetime
+) -> dict[str, Usage]:
+    """`usage_of` for many budgets in one statement: a sum over each distinct window's range
+    (budgets of the same window length and kind share one), joined by UNION ALL."""
+    by_window: dict[windows.Window, list[Budget]] = {}
+    for budget in budgets:
+        by_window.setdefault(window_of(budget, now), []).append(budget)
+    if not by_window:
+        return {}
+    parts = [
+        select(
+            BudgetBucket.budget_id,
+            func.coalesce(func.sum(BudgetBucket.spent), 0),
+            func.coalesce(func.sum(BudgetBucket.reserved), 0),
+        )
+        .where(
+            BudgetBucket.budget_id.in_([b.id for b in members]),
+            BudgetBucket.bucket_start >= window.start,
+            BudgetBucket.bucket_start <= window.bucket,
+        )
+        .group_by(BudgetBucket.budget_id)
+        for window, members in by_window.items()
+    ]
+    rows = await session.execute(union_all(*parts) if len(parts) > 1 else parts[0])
+    sums = {budget_id: (Decimal(spent), Decimal(held)) for budget_id, spent, held in rows}
+    found: dict[str, Usage] = {}
+    for window, members in by_window.items():
+        for budget in members:
+            spent, held = sums.get(budget.id, (ZERO, ZERO))
+            found[budget.id] = Usage(
+                window, spent + observed_in(budget, window), held, Decimal(budget.limit_value)
+            )
+    return found

@@ -1,9 +1,5 @@
-"""Budgets: usage against each limit, a budget's forecast, create, edit and delete.
-
-The budgets service keeps no spend series over time (buckets hold only what hosted runs
-reserved, the monitor keeps one measured total), so a budget shows its current window's usage
-and the forecast's burn rate; no chart is drawn from data that does not exist.
-"""
+"""Budgets: usage against each limit, a budget's usage over its window and forecast, create,
+edit and delete."""
 
 from __future__ import annotations
 
@@ -28,6 +24,7 @@ from corral.governance.budgets.schemas import (
     BudgetWindow,
     WindowKind,
 )
+from corral.governance.budgets.series import series_of
 from corral.governance.budgets.usage import Usage, usage_of
 from corral.governance.halts.models import Halt
 from corral.web.control import (
@@ -42,6 +39,7 @@ from corral.web.control import (
 )
 from corral.web.errors import page_router
 from corral.web.responses import PagesDep, after_post, page_context
+from corral.web.spend_chart import spend_chart
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
 
 router = page_router()
@@ -211,7 +209,8 @@ async def _detail_page(
     error: str | None = None,
     typed: dict[str, str] | None = None,
 ) -> Response:
-    found = await service.forecast(session, scope_of(viewer), budget_id)
+    now = utcnow()
+    found = await service.forecast(session, scope_of(viewer), budget_id, now=now)
     budget = found.budget
     metric = budget.metric
     context = page_context(
@@ -245,6 +244,30 @@ async def budget_page(
     request: Request, budget_id: BudgetId, viewer: ViewerDep, session: SessionDep, pages: PagesDep
 ) -> Response:
     return await _detail_page(request, viewer, session, pages, budget_id)
+
+
+@router.get(BUDGETS_PATH + "/{budget_id}/chart")
+async def budget_chart(
+    request: Request, budget_id: BudgetId, viewer: ViewerDep, session: SessionDep, pages: PagesDep
+) -> Response:
+    """The usage over the window, apart from the budget's page so that page's time never
+    depends on how many spans the window holds: htmx swaps it in after the page, a plain GET
+    (no scripts) gets it as a page of its own."""
+    budget = await service.get(session, scope_of(viewer), budget_id)
+    now = utcnow()
+    series = await series_of(session, budget, now)
+    context = page_context(
+        request,
+        viewer,
+        title=f"Budget {budget.name}: usage over this window",
+        budget=budget,
+        window_start=when(series.usage.window.start),
+        window_end=when(series.usage.window.end),
+        chart=spend_chart(series, budget.threshold_percent, budget.metric, now),
+    )
+    if request.headers.get("HX-Request") == "true":
+        return pages.render("_spend_chart.html", context)
+    return pages.render("budget_chart.html", context)
 
 
 @router.post(BUDGETS_PATH + "/{budget_id}")
