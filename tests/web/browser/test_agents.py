@@ -59,7 +59,8 @@ def test_create_edit_publish_and_run_an_agent(
     expect(page.get_by_role("heading", name=re.compile("^Run run_"), level=1)).to_be_visible()
     expect(page.get_by_test_id("run-status")).to_have_text("queued")
     # No worker runs here: cancel it, which also ends the page's live log before leaving.
-    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("Cancel run", exact=True).click()
+    page.get_by_role("button", name="Yes, cancel run").click()
     expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Agents").click()
