@@ -31,15 +31,17 @@ def scope_of(viewer: Viewer) -> AppScope:
     return viewer.scope
 
 
-async def attempt(change: Awaitable[T]) -> T | CorralError:
-    """A service call, or the refusal it raised, for the page to show.
+async def attempt(session: AsyncSession, change: Awaitable[T]) -> T | CorralError:
+    """A service call in a savepoint, or the refusal it raised, for the page to show.
 
-    After a refusal the caller renders its answer (reading through `reading`, a session of its
-    own) and only then calls `discard`: rolling back expires every object of the request's
-    session, the signed-in user the page shows among them.
+    A refusal by the database itself (a taken name fails the flush) would roll back the whole
+    transaction and expire everything the request loaded, the signed-in user the page shows
+    among them; inside a savepoint only what the call wrote is rolled back. The caller then
+    renders its answer (`show_refusal`) and `discard`s the request's remaining writes.
     """
     try:
-        return await change
+        async with session.begin_nested():
+            return await change
     except CorralError as exc:
         return exc
 

@@ -38,13 +38,19 @@ async def create_organization(
     name: str,
     actor: Actor,
     application_name: str = DEFAULT_APPLICATION_NAME,
+    application_description: str = "",
 ) -> tuple[Organization, Application]:
     """A new organization owned by `owner`, with its default application."""
     org = Organization(name=name)
     session.add(org)
     await session.flush()
     session.add(Membership(org_id=org.id, user_id=owner.id, role=Role.OWNER.value))
-    app = Application(org_id=org.id, name=application_name, is_default=True)
+    app = Application(
+        org_id=org.id,
+        name=application_name,
+        description=application_description,
+        is_default=True,
+    )
     session.add(app)
     await session.flush()
     audit.record(

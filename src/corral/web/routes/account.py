@@ -106,6 +106,7 @@ async def change_password(
         )
     was_temporary = viewer.user.must_change_password
     changed = await attempt(
+        session,
         accounts.change_password(
             session,
             container.accounts,
@@ -114,7 +115,7 @@ async def change_password(
             new_password=new_password,
             keep_session_id=viewer.caller.session_id,
             actor=viewer.caller.actor,
-        )
+        ),
     )
     if isinstance(changed, CorralError):
         return await show_refusal(
@@ -158,13 +159,14 @@ async def confirm(
     code: Code = "",
 ) -> Response:
     codes = await attempt(
+        session,
         mfa.confirm(
             session,
             container.mfa,
             viewer.user,
             code=code.replace(" ", "").strip(),
             actor=viewer.caller.actor,
-        )
+        ),
     )
     if isinstance(codes, CorralError):
         return await show_refusal(

@@ -97,7 +97,7 @@ async def save_draft(
         return await _editor_page(
             request, viewer, session, pages, reference, form=form, tag=draft_tag, status_code=422
         )
-    saved = await attempt(_save(session, viewer, agent, form, draft_tag, intent))
+    saved = await attempt(session, _save(session, viewer, agent, form, draft_tag, intent))
     if isinstance(saved, CorralError):
         if saved.code != "draft_changed":
             form.manifest_problems.append(Problem("", saved.detail))

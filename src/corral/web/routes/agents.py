@@ -28,7 +28,6 @@ from corral.web.agent_forms import (
 )
 from corral.web.control import PAGE_SIZE, attempt, scope_of, show_refusal, when
 from corral.web.errors import page_router
-from corral.web.isolated import attempt_isolated
 from corral.web.listing import next_page_url
 from corral.web.responses import PagesDep, after_post, page_context
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
@@ -143,8 +142,8 @@ async def create_agent(
         )
     assert form.manifest is not None
     package = form.manifest
-    created = await attempt_isolated(
-        session, lambda: service.create(session, scope, package, prompt, publish=bool(publish))
+    created = await attempt(
+        session, service.create(session, scope, package, prompt, publish=bool(publish))
     )
     if isinstance(created, CorralError):
         form.manifest_problems.append(Problem("", created.detail))
@@ -284,7 +283,7 @@ async def start_run(
             run_problems=problems,
         )
     body = RunCreate(agent=agent.id, version=version or None, input=value)
-    run = await attempt(creation.create_run(session, scope, container.run_gates, body))
+    run = await attempt(session, creation.create_run(session, scope, container.run_gates, body))
     if isinstance(run, CorralError):
         refusal = run
         return await show_refusal(

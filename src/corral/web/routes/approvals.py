@@ -107,7 +107,7 @@ async def _decide(
 ) -> Response:
     scope = scope_of(viewer)
     outcome = await attempt(
-        decide.decide(session, scope, approval_id, verdict, comment.strip() or None)
+        session, decide.decide(session, scope, approval_id, verdict, comment.strip() or None)
     )
     if isinstance(outcome, CorralError):
         if request.headers.get("HX-Request") != "true":

@@ -185,7 +185,7 @@ async def create_budget(
             error=validation_message(exc),
             typed=typed,
         )
-    created = await attempt(service.create(session, app_scope, body))
+    created = await attempt(session, service.create(session, app_scope, body))
     if isinstance(created, CorralError):
         return await show_refusal(
             container,
@@ -312,7 +312,7 @@ async def update_budget(
             error=validation_message(exc),
             typed=typed,
         )
-    updated = await attempt(service.update(session, app_scope, budget_id, body))
+    updated = await attempt(session, service.update(session, app_scope, budget_id, body))
     if isinstance(updated, CorralError):
         return await show_refusal(
             container,

@@ -18,9 +18,7 @@ from corral.api.deps import ContainerDep, SessionDep
 from corral.connections import service
 from corral.connections.models import Connection
 from corral.connections.schemas import ConnectionCreate, ConnectionUpdate
-from corral.core.crypto import EncryptionKeyring
 from corral.core.errors import CorralError
-from corral.identity.access import AppScope
 from corral.web.connection_forms import AUTH_TYPES, auth_body, auth_fields, uri_lines
 from corral.web.control import PAGE_SIZE, attempt, show_refusal, validation_message, when
 from corral.web.errors import page_router
@@ -103,15 +101,6 @@ async def connections_page(
     return await _list_page(request, viewer, session, pages, container, cursor=cursor)
 
 
-async def _create_in_savepoint(
-    session: AsyncSession, scope: AppScope, keyring: EncryptionKeyring, body: ConnectionCreate
-) -> Connection:
-    """A taken name fails the insert: only the savepoint is rolled back, so the signed-in user
-    the refusal page shows is not expired with the request's transaction."""
-    async with session.begin_nested():
-        return await service.create(session, scope, keyring, body)
-
-
 @router.post(CONNECTIONS_PATH)
 async def create_connection(
     request: Request,
@@ -161,7 +150,7 @@ async def create_connection(
             error=validation_message(exc),
             typed=typed,
         )
-    created = await attempt(_create_in_savepoint(session, scope, container.keyring, body))
+    created = await attempt(session, service.create(session, scope, container.keyring, body))
     if isinstance(created, CorralError):
         return await show_refusal(
             container,
@@ -299,7 +288,9 @@ async def update_connection(
             error=body,
             typed=typed,
         )
-    updated = await attempt(service.update(session, scope, container.keyring, connection_id, body))
+    updated = await attempt(
+        session, service.update(session, scope, container.keyring, connection_id, body)
+    )
     if isinstance(updated, CorralError):
         return await show_refusal(
             container,

@@ -127,7 +127,7 @@ async def create_halt(
             error=validation_message(exc),
             typed=typed,
         )
-    created = await attempt(service.create(session, app_scope, body))
+    created = await attempt(session, service.create(session, app_scope, body))
     if isinstance(created, CorralError):
         return await show_refusal(
             container,

@@ -37,7 +37,6 @@ from corral.web.viewer import (
     CheckedViewerDep,
     Viewer,
     ViewerDep,
-    current_viewer,
 )
 
 router = page_router()
@@ -119,9 +118,8 @@ async def create_organization(
         name=org_body.name,
         actor=viewer.caller.actor,
         application_name=app_body.name,
+        application_description=app_body.description,
     )
-    if app_body.description:
-        application.description = app_body.description
     response = after_post(request, CONNECT_PATH)
     remember_application(response, application.id, secure=secure_cookies(container))
     return response
@@ -152,18 +150,17 @@ async def name_application(
             typed=typed,
         )
     renamed = await attempt(
-        applications.update(session, scope, name=body.name, description=body.description)
+        session, applications.update(session, scope, name=body.name, description=body.description)
     )
     if isinstance(renamed, CorralError):
-
-        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
-            # A refused flush expired what the request's session loaded: look again.
-            seen = await current_viewer(request, fresh, container)
-            return await _onboarding_page(
-                request, seen, fresh, pages, status_code=code, error=message, typed=typed
-            )
-
-        return await show_refusal(container, session, renamed, again)
+        return await show_refusal(
+            container,
+            session,
+            renamed,
+            lambda fresh, code, message: _onboarding_page(
+                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
+            ),
+        )
     return after_post(request, CONNECT_PATH)
 
 

@@ -70,12 +70,6 @@ def policy_path(policy_id: str) -> str:
     return f"{POLICIES_PATH}/{policy_id}"
 
 
-def keep_viewer(session: AsyncSession, viewer: Viewer) -> None:
-    """Detach the signed-in user before a change that may fail in a flush (a taken name): that
-    rolls the session back at once, which would expire the user the refusal page shows."""
-    session.expunge(viewer.user)
-
-
 @router.get(POLICIES_PATH)
 async def policies_page(
     request: Request,
@@ -211,8 +205,7 @@ async def create_policy(
         if template is not None
         else policies.create(session, scope, fields)
     )
-    keep_viewer(session, viewer)
-    created = await attempt(creating)
+    created = await attempt(session, creating)
     if isinstance(created, CorralError):
 
         async def again(_fresh: AsyncSession, code: int, message: str) -> Response:
@@ -273,9 +266,9 @@ async def update_policy(
             error=_problem_text(draft),
         )
     changes: dict[str, Any] = draft.fields.model_dump()
-    keep_viewer(session, viewer)
     updated = await attempt(
-        policies.update(session, scope, policy_id, changes, expected_version=expected_version)
+        session,
+        policies.update(session, scope, policy_id, changes, expected_version=expected_version),
     )
     if isinstance(updated, CorralError):
 

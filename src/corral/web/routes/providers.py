@@ -137,9 +137,10 @@ async def create_provider(
             typed=typed,
         )
     created = await attempt(
+        session,
         service.create(
             session, scope, container.keyring, body, production=container.settings.is_production
-        )
+        ),
     )
     if isinstance(created, CorralError):
         return await show_refusal(
@@ -255,6 +256,7 @@ async def update_provider(
             typed=typed,
         )
     updated = await attempt(
+        session,
         service.update(
             session,
             scope,
@@ -263,7 +265,7 @@ async def update_provider(
             body,
             system=container.settings.system_provider_keys,
             production=container.settings.is_production,
-        )
+        ),
     )
     if isinstance(updated, CorralError):
         return await show_refusal(

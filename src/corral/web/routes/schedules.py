@@ -24,7 +24,6 @@ from corral.web.agent_forms import Problem, pretty, read_input, validation_probl
 from corral.web.control import PAGE_SIZE, attempt, discard, scope_of, show_refusal, when
 from corral.web.errors import error_page, page_router
 from corral.web.fire_times import fire_times_shown
-from corral.web.isolated import attempt_isolated
 from corral.web.listing import next_page_url
 from corral.web.responses import PagesDep, after_post, page_context
 from corral.web.viewer import CheckedViewerDep, Viewer, ViewerDep
@@ -220,7 +219,7 @@ async def create_schedule(
         body = ScheduleCreate.model_validate(_body(typed, run_input))
     except ValidationError as exc:
         return await again(session, 422, validation_problems(exc))
-    created = await attempt_isolated(session, lambda: schedules.create(session, scope, body))
+    created = await attempt(session, schedules.create(session, scope, body))
     if isinstance(created, CorralError):
         refusal = created
         return await show_refusal(
@@ -332,9 +331,7 @@ async def update_schedule(
         )
     except ValidationError as exc:
         return await again(session, 422, validation_problems(exc))
-    updated = await attempt_isolated(
-        session, lambda: schedules.update(session, scope, schedule_id, body)
-    )
+    updated = await attempt(session, schedules.update(session, scope, schedule_id, body))
     if isinstance(updated, CorralError):
         refusal = updated
         return await show_refusal(
@@ -355,7 +352,9 @@ async def switch_schedule(
     enabled: Field = "",
 ) -> Response:
     body = ScheduleUpdate(enabled=enabled == "true")
-    switched = await attempt(schedules.update(session, scope_of(viewer), schedule_id, body))
+    switched = await attempt(
+        session, schedules.update(session, scope_of(viewer), schedule_id, body)
+    )
     if isinstance(switched, CorralError):
         # Switching on may be refused after the flag was set: nothing of it is committed.
         page = error_page(request, status_of(switched), switched.title, switched.detail)

@@ -25,7 +25,6 @@ from corral.web.viewer import (
     CheckedViewerDep,
     Viewer,
     ViewerDep,
-    current_viewer,
 )
 
 router = page_router()
@@ -108,18 +107,17 @@ async def update_application(
             typed=typed,
         )
     updated = await attempt(
-        applications.update(session, scope, name=body.name, description=body.description)
+        session, applications.update(session, scope, name=body.name, description=body.description)
     )
     if isinstance(updated, CorralError):
-
-        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
-            # A refused flush expired what the request's session loaded: look again.
-            seen = await current_viewer(request, fresh, container)
-            return await _application_page(
-                request, seen, fresh, pages, status_code=code, error=message, typed=typed
-            )
-
-        return await show_refusal(container, session, updated, again)
+        return await show_refusal(
+            container,
+            session,
+            updated,
+            lambda fresh, code, message: _application_page(
+                request, viewer, fresh, pages, status_code=code, error=message, typed=typed
+            ),
+        )
     return after_post(request, APPLICATION_PATH)
 
 
@@ -161,17 +159,17 @@ async def create_application(
         )
     scope = await org_scope(session, viewer)
     created = await attempt(
-        applications.create(session, scope, name=body.name, description=body.description)
+        session, applications.create(session, scope, name=body.name, description=body.description)
     )
     if isinstance(created, CorralError):
-
-        async def again(fresh: AsyncSession, code: int, message: str) -> Response:
-            seen = await current_viewer(request, fresh, container)
-            return await _application_page(
-                request, seen, fresh, pages, status_code=code, error=message, new_typed=new_typed
-            )
-
-        return await show_refusal(container, session, created, again)
+        return await show_refusal(
+            container,
+            session,
+            created,
+            lambda fresh, code, message: _application_page(
+                request, viewer, fresh, pages, status_code=code, error=message, new_typed=new_typed
+            ),
+        )
     response = after_post(request, APPLICATION_PATH)
     remember_application(response, created.id, secure=secure_cookies(container))
     return response
